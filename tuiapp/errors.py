@@ -1,0 +1,29 @@
+"""One error family carrying a user-facing message.
+
+The UI shows ``str(error)`` with ``notify``; the CLI prints it on stderr and exits with
+``error.exit_code`` without a traceback.
+"""
+
+
+class TuiappError(Exception):
+    """Base of every error a user may see. The message is written for a person."""
+
+    exit_code = 1
+
+
+class BadInput(TuiappError):
+    """The user gave something we cannot use (a path, a name, an option value)."""
+
+    exit_code = 2
+
+
+class ModelFileError(BadInput):
+    """A model file is missing, not a GGUF, or truncated."""
+
+
+class NotFound(BadInput):
+    """A named thing (model, conversation) does not exist."""
+
+
+class EngineError(TuiappError):
+    """The model failed to load or to generate (out of memory, bad context size...)."""

@@ -1,0 +1,180 @@
+"""Conversations and their messages: every message is committed as soon as it is complete."""
+
+import json
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+
+from tuiapp.errors import NotFound
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Message:
+    role: str
+    content: str
+    id: int | None = None
+    conversation_id: int | None = None
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    first_token_ms: float | None = None
+    duration_ms: float | None = None
+    stopped: bool = False
+    created: str = ""
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Message":
+        row = dict(row)
+        row["params"] = json.loads(row.get("params") or "{}")
+        row["stopped"] = bool(row.get("stopped"))
+        return cls(**row)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Conversation:
+    id: int
+    title: str
+    model: str | None
+    created: str
+    updated: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SearchHit:
+    conversation_id: int
+    conversation_title: str
+    message_id: int
+    role: str
+    snippet: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class History:
+    """All reads and writes of conversations. Thread-safe: one lock around the connection."""
+
+    def __init__(self, db: sqlite_utils.Database):
+        self.db = db
+        self.lock = threading.RLock()
+
+    # -- conversations -------------------------------------------------------------------
+    def new_conversation(self, title: str = "New chat", model: str | None = None) -> Conversation:
+        stamp = now()
+        with self.lock, self.db.conn:
+            table = self.db["conversations"].insert(
+                {"title": title, "model": model, "created": stamp, "updated": stamp}
+            )
+        return self.get_conversation(table.last_pk)
+
+    def get_conversation(self, conversation_id: int) -> Conversation:
+        with self.lock:
+            rows = list(self.db["conversations"].rows_where("id = ?", [conversation_id]))
+        if not rows:
+            raise NotFound(f"No conversation with id {conversation_id}.")
+        return Conversation(**rows[0])
+
+    def list_conversations(self, limit: int | None = None) -> list[Conversation]:
+        with self.lock:
+            rows = self.db["conversations"].rows_where(
+                order_by="updated desc, id desc", limit=limit
+            )
+            return [Conversation(**row) for row in rows]
+
+    def rename(self, conversation_id: int, title: str) -> Conversation:
+        self.get_conversation(conversation_id)
+        with self.lock, self.db.conn:
+            self.db["conversations"].update(conversation_id, {"title": title.strip() or "Untitled"})
+        return self.get_conversation(conversation_id)
+
+    def delete(self, conversation_id: int) -> None:
+        self.get_conversation(conversation_id)
+        with self.lock, self.db.conn:
+            self.db["messages"].delete_where("conversation_id = ?", [conversation_id])
+            self.db["conversations"].delete(conversation_id)
+
+    # -- messages ------------------------------------------------------------------------
+    def add_message(self, conversation_id: int, message: Message) -> Message:
+        """Commit one complete message (a stopped reply included) and touch its conversation."""
+        self.get_conversation(conversation_id)
+        row = message.to_dict()
+        row.pop("id")
+        row["conversation_id"] = conversation_id
+        row["params"] = json.dumps(message.params, sort_keys=True)
+        row["stopped"] = int(message.stopped)
+        row["created"] = message.created or now()
+        with self.lock, self.db.conn:
+            pk = self.db["messages"].insert(row).last_pk
+            self.db["conversations"].update(conversation_id, {"updated": row["created"]})
+        return self.get_message(pk)
+
+    def get_message(self, message_id: int) -> Message:
+        with self.lock:
+            rows = list(self.db["messages"].rows_where("id = ?", [message_id]))
+        if not rows:
+            raise NotFound(f"No message with id {message_id}.")
+        return Message.from_row(rows[0])
+
+    def messages(self, conversation_id: int) -> list[Message]:
+        with self.lock:
+            rows = self.db["messages"].rows_where(
+                "conversation_id = ?", [conversation_id], order_by="id"
+            )
+            return [Message.from_row(row) for row in rows]
+
+    def delete_message(self, message_id: int) -> None:
+        with self.lock, self.db.conn:
+            self.db["messages"].delete(message_id)
+
+    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+        """Full-text search over every message, best match first."""
+        terms = [t for t in query.replace('"', " ").split() if t]
+        if not terms:
+            return []
+        # Quote each term so user input is never parsed as FTS5 syntax; prefix-match the last.
+        match = " ".join(f'"{t}"' for t in terms[:-1]) + f' "{terms[-1]}"*'
+        sql = """
+            select m.id, m.conversation_id, m.role, c.title,
+                   snippet(messages_fts, 0, '[', ']', '…', 12) as snippet
+            from messages_fts
+            join messages m on m.rowid = messages_fts.rowid
+            join conversations c on c.id = m.conversation_id
+            where messages_fts match ? order by rank limit ?
+        """
+        with self.lock:
+            rows = self.db.execute(sql, [match.strip(), limit]).fetchall()
+        return [
+            SearchHit(conversation_id=cid, conversation_title=title, message_id=mid, role=role,
+                      snippet=snip)
+            for mid, cid, role, title, snip in rows
+        ]
+
+    # -- export --------------------------------------------------------------------------
+    def export(self, conversation_id: int, fmt: str = "md") -> str:
+        conv = self.get_conversation(conversation_id)
+        msgs = self.messages(conversation_id)
+        if fmt == "jsonl":
+            lines = [json.dumps({"conversation": conv.to_dict()})]
+            lines += [json.dumps(m.to_dict()) for m in msgs]
+            return "\n".join(lines) + "\n"
+        if fmt != "md":
+            raise NotFound(f"Unknown export format {fmt!r}: use md or jsonl.")
+        out = [f"# {conv.title}", "", f"_model: {conv.model or 'unknown'} · {conv.created}_", ""]
+        for m in msgs:
+            mark = " (stopped)" if m.stopped else ""
+            out += [f"## {m.role}{mark}", "", m.content, ""]
+        return "\n".join(out)
