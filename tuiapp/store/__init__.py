@@ -1,17 +1,19 @@
 """The one SQLite file: opened in WAL mode and migrated on open."""
 
-from pathlib import Path
-
 import sqlite3
+import threading
+from pathlib import Path
 
 import sqlite_utils
 
 from tuiapp.paths import db_path
 from tuiapp.store.migrations import migrate
 
+_LOCKS: dict[int, threading.RLock] = {}
+
 
 def open_db(path: Path | None = None) -> sqlite_utils.Database:
-    # The TUI writes from worker threads; callers serialise access (see History's lock).
+    # The TUI reads and writes from worker threads: every user of a connection holds db_lock(db).
     conn = sqlite3.connect(str(path or db_path()), check_same_thread=False)
     db = sqlite_utils.Database(conn)
     db.execute("PRAGMA journal_mode=WAL")
@@ -19,3 +21,8 @@ def open_db(path: Path | None = None) -> sqlite_utils.Database:
     db.execute("PRAGMA busy_timeout=5000")
     migrate(db)
     return db
+
+
+def db_lock(db: sqlite_utils.Database) -> threading.RLock:
+    """The one lock that serialises use of ``db``'s connection across threads."""
+    return _LOCKS.setdefault(id(db.conn), threading.RLock())

@@ -1,7 +1,6 @@
 """Conversations and their messages: every message is committed as soon as it is complete."""
 
 import json
-import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -9,6 +8,7 @@ from typing import Any
 import sqlite_utils
 
 from tuiapp.errors import NotFound
+from tuiapp.store import db_lock
 
 
 def now() -> str:
@@ -70,7 +70,7 @@ class History:
 
     def __init__(self, db: sqlite_utils.Database):
         self.db = db
-        self.lock = threading.RLock()
+        self.lock = db_lock(db)
 
     # -- conversations -------------------------------------------------------------------
     def new_conversation(self, title: str = "New chat", model: str | None = None) -> Conversation:

@@ -27,9 +27,15 @@ def migrate(db: sqlite_utils.Database, upto: int | None = None) -> list[str]:
     for name, step in MIGRATIONS[:upto]:
         if name in done:
             continue
-        with db.conn:  # one transaction per step: a failed step leaves the schema as it was
+        # One explicit transaction per step (DDL included): a failed step changes nothing.
+        db.execute("BEGIN")
+        try:
             step(db)
             db["_migrations"].insert({"name": name, "applied": datetime.now(UTC).isoformat()})
+        except BaseException:
+            db.conn.rollback()
+            raise
+        db.conn.commit()
         applied.append(name)
     return applied
 
@@ -59,7 +65,26 @@ def m001_conversations(db: sqlite_utils.Database) -> None:
         foreign_keys=[("conversation_id", "conversations", "id")],
     )
     db["messages"].create_index(["conversation_id"])
-    db["messages"].enable_fts(["content"], fts_version="FTS5", create_triggers=True)
+    # Full-text index kept in step by triggers. Plain statements, not sqlite-utils' enable_fts,
+    # whose executescript would commit this step's transaction half-way.
+    db.execute(
+        "CREATE VIRTUAL TABLE messages_fts USING fts5(content, content=messages, content_rowid=id)"
+    )
+    db.execute(
+        """CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
+             INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content); END"""
+    )
+    db.execute(
+        """CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
+             INSERT INTO messages_fts(messages_fts, rowid, content)
+             VALUES ('delete', old.id, old.content); END"""
+    )
+    db.execute(
+        """CREATE TRIGGER messages_au AFTER UPDATE ON messages BEGIN
+             INSERT INTO messages_fts(messages_fts, rowid, content)
+             VALUES ('delete', old.id, old.content);
+             INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content); END"""
+    )
 
 
 @migration

