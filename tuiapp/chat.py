@@ -41,8 +41,15 @@ class Reply:
         self.message: Message | None = None
 
     def __iter__(self) -> Iterator[str]:
+        started = self.raw  # a chat reply starts after the label's space: drop leading blanks
         try:
-            yield from self.stream
+            for piece in self.stream:
+                if not started:
+                    piece = piece.lstrip()
+                    if not piece:
+                        continue
+                    started = True
+                yield piece
         finally:
             self._commit()
 

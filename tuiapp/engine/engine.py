@@ -140,7 +140,13 @@ class Engine:
         self.model = None
         threads = self.n_threads or physical_cores()
         start = time.perf_counter()
-        self._llm = load_llama(path, n_ctx=self.n_ctx, n_threads=threads)
+        try:
+            self._llm = load_llama(path, n_ctx=self.n_ctx, n_threads=threads)
+        except (ValueError, RuntimeError) as exc:
+            from tuiapp.engine.loader import last_errors
+
+            detail = last_errors() or str(exc)
+            raise EngineError(f"The model failed to load ({Path(path).name}): {detail}") from exc
         self._install_abort_callback()
         self.model = LoadedModel(path, self.n_ctx, threads, time.perf_counter() - start)
         return self.model

@@ -7,12 +7,44 @@ duration of the constructor. This protects users whose own llama.cpp build enabl
 """
 
 import contextlib
+import ctypes
+import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
 _patch_lock = threading.Lock()
+log = logging.getLogger("tuiapp.llama")
+# llama.cpp's recent log lines, for error messages. Nothing is printed: stray writes to the
+# terminal would tear the TUI's screen.
+recent_log: deque[str] = deque(maxlen=40)
+_log_callback: Any = None
+
+
+def quiet_llama_logs() -> None:
+    """Route llama.cpp's own logging into ``recent_log`` and Python logging (debug)."""
+    global _log_callback
+    import llama_cpp
+
+    if _log_callback is not None:
+        return
+
+    @llama_cpp.llama_log_callback
+    def callback(level: int, text: bytes, _data: ctypes.c_void_p) -> None:
+        line = text.decode("utf-8", errors="replace")
+        recent_log.append(line)
+        log.debug(line.rstrip())
+
+    _log_callback = callback  # keep a reference: llama.cpp holds only the pointer
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
+def last_errors() -> str:
+    """The last few llama.cpp log lines that look like errors, joined for a message."""
+    lines = [ln.strip() for ln in recent_log if "error" in ln.lower() or "failed" in ln.lower()]
+    return "; ".join(lines[-3:])
 
 
 @contextlib.contextmanager
@@ -45,7 +77,9 @@ def load_llama(path: str, n_ctx: int = 4096, n_threads: int | None = None, **kwa
     """A ``llama_cpp.Llama`` for ``path`` with AMX-safe params and explicit thread counts."""
     from llama_cpp import Llama
 
+    quiet_llama_logs()
     threads = n_threads or physical_cores()
+    recent_log.clear()
     with _no_extra_buffer_types():
         return Llama(
             model_path=path,

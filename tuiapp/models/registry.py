@@ -252,6 +252,8 @@ class ModelRegistry:
         assert spec is not None
         path = Path(spec).expanduser()
         if not path.exists():
+            if os.sep in str(spec) or str(spec).endswith(".gguf"):
+                raise ModelFileError(f"{path}: no such file")  # clearly meant as a path
             raise _unknown(spec)
         read_gguf_info(path)  # one clear error for a foreign or truncated file
         return path.resolve()
