@@ -109,3 +109,145 @@ def m002_models(db: sqlite_utils.Database) -> None:
         },
         pk="path",
     )
+
+
+@migration
+def m003_templates(db: sqlite_utils.Database) -> None:
+    # A template is its name plus an append-only list of versions; edits and restores add one.
+    db["templates"].create(
+        {
+            "name": str,
+            "current_version": int,
+            "source": str,  # builtin | user
+            "builtin_hash": str,  # hash of the shipped file's version, to re-seed safely
+            "created": str,
+            "updated": str,
+        },
+        pk="name",
+    )
+    db["template_versions"].create(
+        {
+            "id": int,
+            "template": str,
+            "version": int,
+            "description": str,
+            "tags": str,  # JSON list
+            "body": str,  # Jinja (sandboxed)
+            "system": str,
+            "output_field": str,
+            "params": str,  # JSON of default SamplingParams fields
+            "stop": str,  # JSON list
+            "created": str,
+        },
+        pk="id",
+        foreign_keys=[("template", "templates", "name")],
+    )
+    db["template_versions"].create_index(["template", "version"], unique=True)
+
+
+@migration
+def m004_example_sets(db: sqlite_utils.Database) -> None:
+    db["example_sets"].create(
+        {
+            "name": str,
+            "description": str,
+            "template": str,  # optional: the template whose variables the inputs fill
+            "input_fields": str,  # JSON list of field names
+            "labels": str,  # JSON list of allowed labels, for label tasks (else null)
+            "source": str,  # builtin | user
+            "builtin_hash": str,
+            "created": str,
+            "updated": str,
+        },
+        pk="name",
+    )
+    db["examples"].create(
+        {
+            "id": int,
+            "set_name": str,
+            "position": int,  # stable order for the fixed selector
+            "inputs": str,  # JSON object: field -> text
+            "output": str,
+            "label": str,
+            "split": str,  # train | heldout, stored, never re-drawn
+            "text": str,  # inputs and output flattened, indexed for BM25 selection
+            "created": str,
+        },
+        pk="id",
+        foreign_keys=[("set_name", "example_sets", "name")],
+    )
+    db["examples"].create_index(["set_name", "split", "position"])
+    db.execute(
+        "CREATE VIRTUAL TABLE examples_fts USING fts5(text, content=examples, content_rowid=id)"
+    )
+    db.execute(
+        """CREATE TRIGGER examples_ai AFTER INSERT ON examples BEGIN
+             INSERT INTO examples_fts(rowid, text) VALUES (new.id, new.text); END"""
+    )
+    db.execute(
+        """CREATE TRIGGER examples_ad AFTER DELETE ON examples BEGIN
+             INSERT INTO examples_fts(examples_fts, rowid, text) VALUES ('delete', old.id, old.text);
+           END"""
+    )
+    db.execute(
+        """CREATE TRIGGER examples_au AFTER UPDATE ON examples BEGIN
+             INSERT INTO examples_fts(examples_fts, rowid, text) VALUES ('delete', old.id, old.text);
+             INSERT INTO examples_fts(rowid, text) VALUES (new.id, new.text); END"""
+    )
+
+
+@migration
+def m005_embeddings(db: sqlite_utils.Database) -> None:
+    # Embeddings from llama.cpp, cached per model file and per exact text.
+    db["embeddings"].create(
+        {"model_sha256": str, "text_sha256": str, "dim": int, "vector": bytes},
+        pk=("model_sha256", "text_sha256"),
+    )
+
+
+@migration
+def m006_eval_runs(db: sqlite_utils.Database) -> None:
+    db["eval_runs"].create(
+        {
+            "id": int,
+            "template": str,
+            "template_version": int,
+            "set_name": str,
+            "split": str,
+            "mode": str,  # zero | few | adapter
+            "shots": int,
+            "selector": str,
+            "adapter": str,  # adapter name (and scale) for mode=adapter, else null
+            "model": str,
+            "model_sha256": str,
+            "params": str,  # JSON: sampling and any other settings
+            "status": str,  # running | done | partial | failed
+            "error": str,
+            "n_rows": int,
+            "n_scored": int,
+            "exact": float,
+            "normalized": float,
+            "label_accuracy": float,
+            "prompt_tokens_per_query": float,
+            "seconds_per_query": float,
+            "started": str,
+            "finished": str,
+        },
+        pk="id",
+    )
+    db["eval_rows"].create(
+        {
+            "run_id": int,
+            "example_id": int,
+            "prediction": str,
+            "expected": str,
+            "exact": int,
+            "normalized": int,
+            "label_predicted": str,
+            "label_correct": int,
+            "prompt_tokens": int,
+            "seconds": float,
+        },
+        pk=("run_id", "example_id"),
+        foreign_keys=[("run_id", "eval_runs", "id")],
+    )

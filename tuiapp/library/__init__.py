@@ -1,0 +1,1 @@
+"""The prompt library: versioned templates, few-shot example sets, selection and evaluation."""

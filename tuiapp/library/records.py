@@ -1,0 +1,90 @@
+"""Records of the prompt library, shared by the store, few-shot assembly, evaluation and the UI."""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Template:
+    """One version of a prompt template. ``body`` is sandboxed Jinja over named variables."""
+
+    name: str
+    body: str
+    version: int = 1
+    description: str = ""
+    tags: list[str] = field(default_factory=list)
+    system: str = ""
+    output_field: str = "output"  # the name of what the model produces (for examples/eval)
+    params: dict[str, Any] = field(default_factory=dict)  # default SamplingParams fields
+    stop: list[str] = field(default_factory=list)
+    created: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Example:
+    """One labelled row: named input fields -> output (and an optional class label)."""
+
+    inputs: dict[str, str]
+    output: str
+    label: str | None = None
+    split: str = "train"  # train | heldout
+    id: int | None = None
+    set_name: str | None = None
+    position: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def text(self) -> str:
+        """Inputs and output flattened: what BM25 and embedding selection compare against."""
+        return "\n".join([*self.inputs.values(), self.output])
+
+
+@dataclass
+class ExampleSet:
+    name: str
+    description: str = ""
+    template: str | None = None
+    input_fields: list[str] = field(default_factory=list)
+    labels: list[str] | None = None  # allowed labels, for label tasks
+    source: str = "user"  # builtin | user
+    created: str = ""
+    updated: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class EvalRun:
+    """One evaluation: how a template + mode scored on a split. Adapter runs fit the same row."""
+
+    template: str
+    template_version: int
+    set_name: str
+    mode: str  # zero | few | adapter
+    split: str = "heldout"
+    shots: int = 0
+    selector: str | None = None
+    adapter: str | None = None
+    model: str = ""
+    model_sha256: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    status: str = "running"  # running | done | partial | failed
+    error: str | None = None
+    n_rows: int = 0
+    n_scored: int = 0
+    exact: float | None = None
+    normalized: float | None = None
+    label_accuracy: float | None = None
+    prompt_tokens_per_query: float | None = None
+    seconds_per_query: float | None = None
+    started: str = ""
+    finished: str | None = None
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
