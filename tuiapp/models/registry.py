@@ -21,7 +21,7 @@ import sqlite_utils
 from tuiapp.errors import BadInput, ModelFileError, NotFound
 from tuiapp.models.gguf_info import GGUFInfo, Progress, read_gguf_info, sha256_file
 from tuiapp.paths import models_dir
-from tuiapp.store import db_lock
+from tuiapp.store import db_lock, transaction
 
 EMBEDDED_FILE = "gemma-3-270m-q4_k_m.gguf"
 
@@ -128,7 +128,7 @@ class ModelRegistry:
             "sha256": sha256,
             "meta": json.dumps(meta),
         }
-        with self._lock, self.db.conn:
+        with transaction(self.db):
             self.db.table("model_files").upsert(row, pk="path")
 
     def add(self, path: str | os.PathLike[str], name: str | None = None) -> ModelEntry:
@@ -169,7 +169,7 @@ class ModelRegistry:
                         f"'{name}' is in the Hugging Face cache; delete it there to remove it"
                     )
                 raise NotFound(f"Unknown model '{name}'. See `tuiapp models list`.")
-            with self.db.conn:
+            with transaction(self.db):
                 self.db.table("models").delete(name)
 
     def _unique_name(self, stem: str) -> str:
@@ -186,7 +186,7 @@ class ModelRegistry:
             if existing is not None and existing["path"] == str(path):
                 return
             row = {"name": name, "path": str(path), "source": source, "added": _now()}
-            with self.db.conn:
+            with transaction(self.db):
                 self.db.table("models").upsert(row, pk="name")
 
     def _stored(self, name: str) -> dict[str, Any] | None:

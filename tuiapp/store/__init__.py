@@ -2,6 +2,8 @@
 
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
@@ -26,3 +28,12 @@ def open_db(path: Path | None = None) -> sqlite_utils.Database:
 def db_lock(db: sqlite_utils.Database) -> threading.RLock:
     """The one lock that serialises use of ``db``'s connection across threads."""
     return _LOCKS.setdefault(id(db.conn), threading.RLock())
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[None]:
+    """Hold the connection's lock and make everything inside one transaction (a savepoint when
+    nested). ``with db.conn:`` is not enough: sqlite-utils commits each write made outside an
+    explicitly opened transaction on its own."""
+    with db_lock(db), db.atomic():
+        yield

@@ -8,7 +8,7 @@ from typing import Any
 import sqlite_utils
 
 from tuiapp.errors import NotFound
-from tuiapp.store import db_lock
+from tuiapp.store import db_lock, transaction
 
 
 def now() -> str:
@@ -75,7 +75,7 @@ class History:
     # -- conversations -------------------------------------------------------------------
     def new_conversation(self, title: str = "New chat", model: str | None = None) -> Conversation:
         stamp = now()
-        with self.lock, self.db.conn:
+        with transaction(self.db):
             table = self.db["conversations"].insert(
                 {"title": title, "model": model, "created": stamp, "updated": stamp}
             )
@@ -97,13 +97,13 @@ class History:
 
     def rename(self, conversation_id: int, title: str) -> Conversation:
         self.get_conversation(conversation_id)
-        with self.lock, self.db.conn:
+        with transaction(self.db):
             self.db["conversations"].update(conversation_id, {"title": title.strip() or "Untitled"})
         return self.get_conversation(conversation_id)
 
     def delete(self, conversation_id: int) -> None:
         self.get_conversation(conversation_id)
-        with self.lock, self.db.conn:
+        with transaction(self.db):
             self.db["messages"].delete_where("conversation_id = ?", [conversation_id])
             self.db["conversations"].delete(conversation_id)
 
@@ -117,7 +117,7 @@ class History:
         row["params"] = json.dumps(message.params, sort_keys=True)
         row["stopped"] = int(message.stopped)
         row["created"] = message.created or now()
-        with self.lock, self.db.conn:
+        with transaction(self.db):
             pk = self.db["messages"].insert(row).last_pk
             self.db["conversations"].update(conversation_id, {"updated": row["created"]})
         return self.get_message(pk)
@@ -137,7 +137,7 @@ class History:
             return [Message.from_row(row) for row in rows]
 
     def delete_message(self, message_id: int) -> None:
-        with self.lock, self.db.conn:
+        with transaction(self.db):
             self.db["messages"].delete(message_id)
 
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:

@@ -186,12 +186,14 @@ def m004_example_sets(db: sqlite_utils.Database) -> None:
     )
     db.execute(
         """CREATE TRIGGER examples_ad AFTER DELETE ON examples BEGIN
-             INSERT INTO examples_fts(examples_fts, rowid, text) VALUES ('delete', old.id, old.text);
+             INSERT INTO examples_fts(examples_fts, rowid, text)
+             VALUES ('delete', old.id, old.text);
            END"""
     )
     db.execute(
         """CREATE TRIGGER examples_au AFTER UPDATE ON examples BEGIN
-             INSERT INTO examples_fts(examples_fts, rowid, text) VALUES ('delete', old.id, old.text);
+             INSERT INTO examples_fts(examples_fts, rowid, text)
+             VALUES ('delete', old.id, old.text);
              INSERT INTO examples_fts(rowid, text) VALUES (new.id, new.text); END"""
     )
 
