@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tuiapp.engine.adapters import AdapterMix, AdapterSlots
 from tuiapp.engine.sampling import SamplingParams
 from tuiapp.errors import EngineError, TuiappError
 
@@ -98,6 +99,7 @@ class Engine:
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._abort_flag: threading.Event | None = None
         self._abort_cb: Any = None
+        self.adapters = AdapterSlots()  # touched on the owner thread only
         self._thread = threading.Thread(target=self._run, name="tuiapp-engine", daemon=True)
         self._thread.start()
 
@@ -138,6 +140,7 @@ class Engine:
 
         self._llm = None  # free the old model first: two in memory may not fit
         self.model = None
+        self.adapters.clear()
         threads = self.n_threads or physical_cores()
         start = time.perf_counter()
         try:
@@ -189,15 +192,36 @@ class Engine:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text).result())
 
+    def set_adapters(self, mix: AdapterMix) -> Future[bool]:
+        """Make ``mix`` (adapter GGUF path -> scale; empty = base model) the active adapters.
+
+        Each file is loaded once per model and kept; switching resets the KV cache. Resolves to
+        True when the mix changed. ``complete(adapters=...)`` does the same per request.
+        """
+        return self._submit(lambda: self.adapters.apply(self._require(), mix))
+
+    def unload_adapter(self, path: str) -> Future[None]:
+        return self._submit(lambda: self.adapters.unload(self._require(), str(path)))
+
     def complete(
-        self, prompt: str, params: SamplingParams | None = None, stop: list[str] | None = None
+        self,
+        prompt: str,
+        params: SamplingParams | None = None,
+        stop: list[str] | None = None,
+        adapters: AdapterMix | None = None,
     ) -> Stream:
-        """Stream a completion of ``prompt`` (already formatted). See ``Stream``."""
+        """Stream a completion of ``prompt`` (already formatted). See ``Stream``.
+
+        ``adapters`` (path -> scale) selects the adapter mix for this request; None keeps the
+        current one, ``{}`` means the base model.
+        """
         stream = Stream()
         params = params or SamplingParams()
 
         def job() -> None:
             try:
+                if adapters is not None:
+                    self.adapters.apply(self._require(), adapters)
                 stream.result = self._generate(stream, prompt, params, stop or [])
             except BaseException as exc:
                 stream._queue.put(_as_user_error(exc))

@@ -1,0 +1,57 @@
+"""Adapters on the running engine: load once, switch per request, off restores the base exactly."""
+
+import pytest
+
+from tests.gguf_lora import random_lora_gguf
+from tuiapp.engine.engine import Engine
+from tuiapp.engine.sampling import SamplingParams
+from tuiapp.errors import EngineError
+
+pytestmark = pytest.mark.slow
+GREEDY = SamplingParams(temperature=0.0, max_tokens=12, seed=1, repeat_penalty=1.0)
+PROMPT = "The three primary colours are"
+TARGETS = [f"blk.{i}.{t}.weight" for i in range(6) for t in ("attn_q", "attn_v", "ffn_up")]
+
+
+@pytest.fixture(scope="module")
+def adapters(embedded_model_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("adapters")
+    return [random_lora_gguf(embedded_model_path, out / f"a{i}.gguf", TARGETS, seed=i, std=0.2)
+            for i in range(2)]
+
+
+@pytest.fixture(scope="module")
+def engine(embedded_model_path):
+    eng = Engine(n_ctx=1024, n_threads=2)
+    eng.load(embedded_model_path).result()
+    yield eng
+    eng.close()
+
+
+def test_switching_changes_answers_and_off_restores_the_base_exactly(engine, adapters):
+    a, b = (str(p) for p in adapters)
+    base = engine.complete(PROMPT, GREEDY, adapters={}).text()
+    with_a = engine.complete(PROMPT, GREEDY, adapters={a: 1.0}).text()
+    with_b = engine.complete(PROMPT, GREEDY, adapters={b: 1.0}).text()
+    mixed = engine.complete(PROMPT, GREEDY, adapters={a: 0.5, b: 0.5}).text()
+    assert with_a != base and with_b != base and len({with_a, with_b, mixed}) == 3
+    assert engine.complete(PROMPT, GREEDY, adapters={}).text() == base
+    assert engine.complete(PROMPT, GREEDY, adapters={a: 1.0}).text() == with_a
+    assert set(engine.adapters.loaded) == {a, b}  # each file loaded once, kept
+
+
+def test_switch_resets_the_kv_cache(engine, adapters):
+    a = str(adapters[0])
+    engine.complete(PROMPT, GREEDY, adapters={}).text()
+    assert engine._llm.n_tokens > 0
+    assert engine.set_adapters({a: 1.0}).result() is True
+    assert engine._llm.n_tokens == 0  # nothing computed with the old weights is reused
+    assert engine.set_adapters({a: 1.0}).result() is False
+
+
+def test_an_adapter_for_another_model_is_refused(engine, tmp_path):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 40)
+    with pytest.raises(EngineError, match="does not fit this model"):
+        engine.set_adapters({str(bad): 1.0}).result()
+    assert engine.complete(PROMPT, SamplingParams(max_tokens=2)).text() is not None

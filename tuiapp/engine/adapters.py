@@ -1,0 +1,74 @@
+"""GGUF LoRA adapters on a loaded llama.cpp model: load each once, switch or mix per request.
+
+Runs on the engine's owner thread only. ``Llama(lora_path=...)`` would bind one adapter at
+construction (and disable mmap); the low-level calls load any number onto the loaded model and
+set the active mix on the context without reloading anything. After a switch the KV cache holds
+states computed with other weights, so the prefix cache is dropped (``Llama.reset()``).
+"""
+
+import ctypes
+from pathlib import Path
+from typing import Any
+
+from tuiapp.errors import EngineError
+
+AdapterMix = dict[str, float]  # adapter GGUF path -> scale
+
+
+class AdapterSlots:
+    """The adapters loaded on one model, and the mix currently set on its context."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[str, Any] = {}  # path -> llama_adapter_lora pointer
+        self.active: AdapterMix = {}
+
+    def clear(self) -> None:
+        """Forget everything (the model is being replaced; llama.cpp frees its adapters)."""
+        self.loaded.clear()
+        self.active = {}
+
+    def load(self, llm: Any, path: str) -> None:
+        import llama_cpp
+
+        if path in self.loaded:
+            return
+        if not Path(path).is_file():
+            raise EngineError(f"{path}: no such adapter file")
+        pointer = llama_cpp.llama_adapter_lora_init(llm.model, path.encode())
+        if not pointer:
+            from tuiapp.engine.loader import last_errors
+
+            detail = last_errors() or "llama.cpp refused it"
+            raise EngineError(f"The adapter {Path(path).name} does not fit this model: {detail}")
+        self.loaded[path] = pointer
+
+    def unload(self, llm: Any, path: str) -> None:
+        import llama_cpp
+
+        pointer = self.loaded.pop(path, None)
+        if pointer is None:
+            return
+        if path in self.active:
+            self.apply(llm, {p: s for p, s in self.active.items() if p != path})
+        llama_cpp.llama_adapter_lora_free(pointer)
+
+    def apply(self, llm: Any, mix: AdapterMix) -> bool:
+        """Set ``mix`` on the context (loading files as needed). True when anything changed."""
+        import llama_cpp
+
+        mix = {str(p): float(s) for p, s in mix.items() if s != 0}
+        if mix == self.active:
+            return False
+        for path in mix:
+            self.load(llm, path)
+        n = len(mix)
+        pointers = (llama_cpp.llama_adapter_lora_p_ctypes * max(n, 1))(
+            *[self.loaded[p] for p in mix]
+        )
+        scales = (ctypes.c_float * max(n, 1))(*mix.values())
+        if llama_cpp.llama_set_adapters_lora(llm.ctx, pointers if n else None, n,
+                                             scales if n else None):
+            raise EngineError("llama.cpp could not set the adapters on the context.")
+        self.active = mix
+        llm.reset()  # cached KV states were computed with the old weights
+        return True
