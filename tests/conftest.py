@@ -12,6 +12,9 @@ EMBEDDED_FILE = "gemma-3-270m-q4_k_m.gguf"
 def tuiapp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("TUIAPP_HOME", str(home))
+    # Keep GGUFs from the developer's Hugging Face cache out of every registry listing.
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-empty"))
+    monkeypatch.delenv("HF_HOME", raising=False)
     return home
 
 

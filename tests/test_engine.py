@@ -83,3 +83,12 @@ def test_load_failure_is_an_engine_error_and_the_thread_survives(tmp_path, embed
     eng.load(embedded_model_path).result()
     assert eng.complete("Hello", SamplingParams(max_tokens=2)).text() is not None
     eng.close()
+
+
+def test_requests_after_close_fail_instead_of_hanging():
+    eng = Engine(n_ctx=256, n_threads=1)
+    eng.close()
+    with pytest.raises(EngineError, match="shut down"):
+        eng.tokenize("x").result(timeout=5)
+    with pytest.raises(EngineError, match="shut down"):
+        eng.complete("x").text()

@@ -12,7 +12,8 @@ CHATML = (
 
 def test_transcript_format_renders_turns_and_ends_at_the_assistant_label():
     fmt = TranscriptFormat()
-    text = fmt.render([Turn("user", "Hi there "), Turn("assistant", "Hello!"), Turn("user", "2+2?")])
+    turns = [Turn("user", "Hi there "), Turn("assistant", "Hello!"), Turn("user", "2+2?")]
+    text = fmt.render(turns)
     assert text.endswith("User: Hi there\nAssistant: Hello!\nUser: 2+2?\nAssistant:")
     assert text.startswith(fmt.default_system)
     assert "\nUser:" in fmt.stop

@@ -100,6 +100,7 @@ class Engine:
         self._abort_flag: threading.Event | None = None
         self._abort_cb: Any = None
         self.adapters = AdapterSlots()  # touched on the owner thread only
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="tuiapp-engine", daemon=True)
         self._thread.start()
 
@@ -114,6 +115,9 @@ class Engine:
 
     def _submit(self, fn: Callable[[], Any]) -> Future[Any]:
         future: Future[Any] = Future()
+        if self._closed:
+            future.set_exception(EngineError("The engine is shut down."))
+            return future
 
         def job() -> None:
             if not future.set_running_or_notify_cancel():
@@ -127,6 +131,8 @@ class Engine:
         return future
 
     def close(self) -> None:
+        """Finish the queued jobs, then stop; later requests fail with EngineError."""
+        self._closed = True
         self._jobs.put(None)
         self._thread.join(timeout=10)
 
@@ -217,6 +223,10 @@ class Engine:
         """
         stream = Stream()
         params = params or SamplingParams()
+        if self._closed:
+            stream._queue.put(EngineError("The engine is shut down."))
+            stream._queue.put(_END)
+            return stream
 
         def job() -> None:
             try:

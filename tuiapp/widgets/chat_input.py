@@ -20,8 +20,13 @@ class ChatInput(TextArea):
     # Many terminals send shift+enter as a plain enter: ctrl+j always works.
     BINDINGS = [
         Binding("enter", "submit", "Send", priority=True, tooltip="Send the message"),
-        Binding("shift+enter,ctrl+j", "newline", "Newline", priority=True,
-                tooltip="Start a new line in the message"),
+        Binding(
+            "ctrl+j,shift+enter",
+            "newline",
+            "Newline",
+            priority=True,
+            tooltip="Start a new line in the message",
+        ),
     ]
 
     @dataclass

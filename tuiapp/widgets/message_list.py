@@ -21,7 +21,7 @@ from tuiapp.errors import TuiappError
 from tuiapp.store.history import Message as StoredMessage
 from tuiapp.widgets.message_view import MessageView
 
-FLUSH_HZ = 20
+FLUSH_HZ = 15  # at most this many UI updates a second while a reply streams
 EMPTY_HINT = "Say something to the model.  enter sends · ctrl+j new line · f1 help"
 
 
@@ -55,15 +55,17 @@ class MessageList(VerticalScroll):
 
     @dataclass
     class ReplyFinished(Message):
-        """The reply ended (complete or stopped) and was stored."""
+        """The reply shown in ``view`` ended (complete or stopped) and was stored."""
 
+        view: MessageView
         completion: Completion | None
         message: StoredMessage | None
 
     @dataclass
     class ReplyFailed(Message):
-        """Starting or streaming the reply failed; ``error`` is for the user."""
+        """Starting or streaming the reply in ``view`` failed; ``error`` is for the user."""
 
+        view: MessageView
         error: str
 
     @dataclass
@@ -71,6 +73,7 @@ class MessageList(VerticalScroll):
         """Streamed text for this list's pending view (handled here, never bubbles)."""
 
         bubble: ClassVar[bool] = False
+        view: MessageView
         text: str
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -82,6 +85,9 @@ class MessageList(VerticalScroll):
     def on_mount(self) -> None:
         self.anchor()  # stay scrolled to the bottom while text streams in
 
+    def on_unmount(self) -> None:
+        self.stop()
+
     # -- contents ---------------------------------------------------------------------------
     async def show(self, messages: list[StoredMessage]) -> None:
         """Replace the contents with a stored conversation."""
@@ -89,8 +95,7 @@ class MessageList(VerticalScroll):
         self._pending = None
         await self.remove_children()
         views = [
-            MessageView(m.role, m.content, message_id=m.id, meta=message_meta(m),
-                        stopped=m.stopped)
+            MessageView(m.role, m.content, message_id=m.id, meta=message_meta(m), stopped=m.stopped)
             for m in messages
         ]
         await self.mount_all(views or [Static(EMPTY_HINT, id="empty", markup=False)])
@@ -140,13 +145,14 @@ class MessageList(VerticalScroll):
         try:
             reply = start()
         except TuiappError as error:
-            self.post_message(self.ReplyFailed(str(error)))
+            self.post_message(self.ReplyFailed(view, str(error)))
             return
         except Exception as error:  # never let a worker take the app down
-            self.post_message(self.ReplyFailed(f"Could not start the reply: {error}"))
+            self.post_message(self.ReplyFailed(view, f"Could not start the reply: {error}"))
             return
-        self._reply = reply
-        if self._stop_requested:
+        if self._pending is view:
+            self._reply = reply
+        if self._stop_requested or self._pending is not view:
             reply.cancel()
         self.post_message(self.ReplyStarted())
         buffer: list[str] = []
@@ -162,32 +168,41 @@ class MessageList(VerticalScroll):
                 if now - last_flush >= 1 / FLUSH_HZ:
                     last_flush = now
                     rate = (tokens - 1) / (now - first) if now > first else 0.0
-                    self.post_message(self.Delta("".join(buffer)))
+                    self.post_message(self.Delta(view, "".join(buffer)))
                     self.post_message(self.ReplyProgress(tokens, rate))
                     buffer.clear()
         except TuiappError as error:
-            self.post_message(self.ReplyFailed(str(error)))
+            self.post_message(self.ReplyFailed(view, str(error)))
         except Exception as error:
-            self.post_message(self.ReplyFailed(f"Generation failed: {error}"))
+            self.post_message(self.ReplyFailed(view, f"Generation failed: {error}"))
         if buffer:
-            self.post_message(self.Delta("".join(buffer)))
-        self.post_message(self.ReplyFinished(reply.completion, reply.message))
+            self.post_message(self.Delta(view, "".join(buffer)))
+        self.post_message(self.ReplyFinished(view, reply.completion, reply.message))
+
+    def _release(self, view: MessageView) -> None:
+        # Events of a reply the user switched away from must not end the current one.
+        if self._pending is view:
+            self._pending, self._reply = None, None
 
     async def on_message_list_delta(self, event: Delta) -> None:
-        if self._pending is not None and self._pending.is_attached:
-            await self._pending.append(event.text)
+        if event.view.is_attached:
+            await event.view.append(event.text)
 
     async def on_message_list_reply_finished(self, event: ReplyFinished) -> None:
-        view, self._pending, self._reply = self._pending, None, None
-        if view is None or not view.is_attached:
+        self._release(event.view)
+        if not event.view.is_attached:
             return
         if event.message is None:  # stopped before any text, or failed: nothing was stored
-            await view.remove()
+            await event.view.remove()
             return
-        await view.finish(event.message.content, message_id=event.message.id,
-                          meta=message_meta(event.message), stopped=event.message.stopped)
+        await event.view.finish(
+            event.message.content,
+            message_id=event.message.id,
+            meta=message_meta(event.message),
+            stopped=event.message.stopped,
+        )
 
-    def on_message_list_reply_failed(self, event: ReplyFailed) -> None:
-        if self._reply is None and self._pending is not None:  # failed before streaming
-            view, self._pending = self._pending, None
-            view.remove()
+    async def on_message_list_reply_failed(self, event: ReplyFailed) -> None:
+        if self._pending is event.view and self._reply is None:  # failed before streaming
+            self._release(event.view)
+            await event.view.remove()

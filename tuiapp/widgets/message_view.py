@@ -1,5 +1,6 @@
 """One message of a conversation: a header line and its Markdown body."""
 
+from markdown_it import MarkdownIt
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, Markdown
@@ -7,12 +8,16 @@ from textual.widgets import Label, Markdown
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
 
 
+def chat_markdown() -> MarkdownIt:
+    """GitHub-flavoured Markdown where a single newline is a line break, as in chat apps."""
+    return MarkdownIt("gfm-like", {"breaks": True})
+
+
 class MessageView(Vertical, can_focus=True):
     DEFAULT_CSS = """
     MessageView {
         height: auto;
         padding: 0 1;
-        margin: 0 0 1 0;
     }
     MessageView > .header { color: $text-muted; text-style: bold; }
     MessageView.-user > .header { color: $accent; }
@@ -21,8 +26,15 @@ class MessageView(Vertical, can_focus=True):
     MessageView > Markdown { margin: 0; padding: 0; }
     """
 
-    def __init__(self, role: str, content: str, *, message_id: int | None = None,
-                 meta: str = "", stopped: bool = False) -> None:
+    def __init__(
+        self,
+        role: str,
+        content: str,
+        *,
+        message_id: int | None = None,
+        meta: str = "",
+        stopped: bool = False,
+    ) -> None:
         super().__init__(classes=f"-{role}")
         self.role = role
         self.content = content
@@ -32,7 +44,7 @@ class MessageView(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Label(self._header(), classes="header", markup=False)
-        yield Markdown(self.content)
+        yield Markdown(self.content, parser_factory=chat_markdown)
 
     def _header(self) -> str:
         parts = [ROLE_NAMES.get(self.role, self.role)]
@@ -47,8 +59,9 @@ class MessageView(Vertical, can_focus=True):
         self.content += fragment
         await self.query_one(Markdown).append(fragment)
 
-    async def finish(self, content: str, *, message_id: int | None, meta: str,
-                     stopped: bool) -> None:
+    async def finish(
+        self, content: str, *, message_id: int | None, meta: str, stopped: bool
+    ) -> None:
         """Show the reply as it was stored (stripped, marked stopped if it was)."""
         self.message_id, self.meta, self.stopped = message_id, meta, stopped
         self.query_one(".header", Label).update(self._header())

@@ -1,11 +1,16 @@
-"""One line under the chat: the model's state on the left, the reply's speed on the right."""
+"""One line under the chat: the model's state on the left, the reply's speed on the right.
 
-from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.widgets import Static
+It repaints without a layout pass (its size never changes), because it is updated up to 20
+times a second while a reply streams and a relayout of the whole screen each time would compete
+with generation for the GIL.
+"""
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
 
 
-class StatusBar(Horizontal):
+class StatusBar(Widget):
     DEFAULT_CSS = """
     StatusBar {
         height: 1;
@@ -13,24 +18,19 @@ class StatusBar(Horizontal):
         color: $text-muted;
         padding: 0 1;
     }
-    StatusBar > #model-status { width: 1fr; }
-    StatusBar > #reply-status { width: auto; }
     """
 
-    def compose(self) -> ComposeResult:
-        yield Static("", id="model-status", markup=False)
-        yield Static("", id="reply-status", markup=False)
+    model_text: reactive[str] = reactive("", layout=False)
+    reply_text: reactive[str] = reactive("", layout=False)
 
     def set_model(self, text: str) -> None:
-        self.query_one("#model-status", Static).update(text)
+        self.model_text = text
 
     def set_reply(self, text: str) -> None:
-        self.query_one("#reply-status", Static).update(text)
+        self.reply_text = text
 
-    @property
-    def model_text(self) -> str:
-        return str(self.query_one("#model-status", Static).content)
-
-    @property
-    def reply_text(self) -> str:
-        return str(self.query_one("#reply-status", Static).content)
+    def render(self) -> Text:
+        width = self.content_size.width
+        right = self.reply_text
+        left = self.model_text[: max(0, width - len(right) - 2)]
+        return Text(left + " " * max(1, width - len(left) - len(right)) + right, no_wrap=True)

