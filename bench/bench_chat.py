@@ -34,13 +34,10 @@ def median(values: list[float]) -> float:
 
 
 def tokens_per_s_raw(llm, tokens: int) -> float:
-    start = time.perf_counter()
     first = None
-    n = 0
-    for chunk in llm.create_completion(PROMPT, max_tokens=tokens, temperature=0.0, stream=True):
+    for _ in llm.create_completion(PROMPT, max_tokens=tokens, temperature=0.0, stream=True):
         if first is None:
             first = time.perf_counter()
-        n += 1 if chunk["choices"][0]["text"] else 0
     end = time.perf_counter()
     # Same accounting as the engine: tokens the model decoded after the first one.
     decoded = llm.n_tokens - len(llm.tokenize(PROMPT.encode(), add_bos=True, special=True))

@@ -1,19 +1,25 @@
 """``tuiapp chat``: one message to the model, streamed to stdout and stored in history."""
 
 import sys
+from typing import Any
 
 import click
+from click.core import ParameterSource
 
-from tuiapp.chat import ChatService
+from tuiapp.chat import ChatService, Reply
 from tuiapp.cli import cli
 from tuiapp.cli.output import json_option, print_json
 from tuiapp.engine.engine import Engine
 from tuiapp.engine.sampling import SamplingParams
+from tuiapp.errors import BadInput
+from tuiapp.library.records import Template
 from tuiapp.models import ModelRegistry
 from tuiapp.store import open_db
 from tuiapp.store.history import History
 
 DEFAULTS = SamplingParams()
+SAMPLING_OPTIONS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens",
+                    "seed")
 
 
 @cli.command()
@@ -30,11 +36,33 @@ DEFAULTS = SamplingParams()
 @click.option("--raw", is_flag=True, help="Send PROMPT as it is: no chat formatting.")
 @click.option("--threads", type=int, default=None, help="CPU threads (default: physical cores).")
 @click.option("--ctx", "n_ctx", type=int, default=4096, show_default=True, help="Context size.")
+@click.option("-t", "--template", default=None, help="Fill this prompt template instead of PROMPT.")
+@click.option("--var", "variables", multiple=True, metavar="KEY=VALUE",
+              help="A template variable (repeat for each).")
+@click.option("--shots", type=int, default=0, show_default=True,
+              help="Few-shot examples from the template's example set.")
+@click.option("--selector", default="fixed", show_default=True,
+              help="How examples are chosen: fixed | random | bm25 | embedding | mmr.")
+@click.option("--examples", "set_name", default=None,
+              help="Example set for --shots (default: the one attached to the template).")
+@click.option("--show-prompt", is_flag=True, help="Print the assembled prompt on stderr.")
 @json_option
 def chat(prompt: str | None, model: str | None, conversation: int | None, max_tokens: int,
          temperature: float, top_p: float, top_k: int, min_p: float, repeat_penalty: float,
-         seed: int | None, raw: bool, threads: int | None, n_ctx: int, as_json: bool) -> None:
-    """Send PROMPT (or standard input) and stream the reply."""
+         seed: int | None, raw: bool, threads: int | None, n_ctx: int, template: str | None,
+         variables: tuple[str, ...], shots: int, selector: str, set_name: str | None,
+         show_prompt: bool, as_json: bool) -> None:
+    """Send PROMPT (or standard input) and stream the reply.
+
+    With --template NAME --var key=value ..., the template is filled instead (optionally with
+    --shots K examples chosen by --selector) and sent as one completion.
+    """
+    if template is not None:
+        _chat_template(template, variables, shots, selector, set_name, model, seed, threads,
+                       n_ctx, show_prompt, as_json, prompt, conversation, raw)
+        return
+    if variables or shots:
+        raise click.UsageError("--var and --shots need --template.")
     if prompt is None:
         prompt = sys.stdin.read()
     if not prompt.strip():
@@ -51,6 +79,11 @@ def chat(prompt: str | None, model: str | None, conversation: int | None, max_to
     service.load_model(str(active.path)).result()
     conv_id = conversation or history.new_conversation(model=active.name).id
     reply = service.send(conv_id, prompt, params, raw=raw)
+    _stream_reply(reply, service, conv_id, active.name, as_json)
+
+
+def _stream_reply(reply: Reply, service: ChatService, conv_id: int, model_name: str,
+                  as_json: bool, extra: dict[str, Any] | None = None) -> None:
     try:
         for piece in reply:
             if not as_json:
@@ -64,10 +97,78 @@ def chat(prompt: str | None, model: str | None, conversation: int | None, max_to
     if as_json:
         msg = reply.message
         print_json({"conversation_id": conv_id, "message_id": msg.id if msg else None,
-                    "model": active.name, "reply": done.text if done else "",
-                    **(done.to_dict() if done else {})})
+                    "model": model_name, "reply": done.text if done else "",
+                    **(done.to_dict() if done else {}), **(extra or {})})
     else:
         click.echo()
         if done and done.stopped:
             click.echo("[stopped]", err=True)
     service.engine.close()
+
+
+def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"--var needs KEY=VALUE, got {pair!r}.")
+        values[key.strip()] = value
+    return values
+
+
+def _template_params(template: Template) -> SamplingParams:
+    """The template's sampling defaults, overridden by options given on the command line."""
+    ctx = click.get_current_context()
+    given = {name: ctx.params[name] for name in SAMPLING_OPTIONS
+             if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    return SamplingParams.from_dict(template.params | given)
+
+
+def _chat_template(name: str, pairs: tuple[str, ...], shots: int, selector: str,
+                   set_name: str | None, model: str | None, seed: int | None,
+                   threads: int | None, n_ctx: int, show_prompt: bool, as_json: bool,
+                   prompt: str | None, conversation: int | None, raw: bool) -> None:
+    from tuiapp.cli.eval import default_set_for, load_service
+    from tuiapp.library.fewshot import Assembler, prompt_for
+    from tuiapp.library.seed import open_library
+    from tuiapp.library.selectors import get_selector
+    from tuiapp.library.templates import TemplateStore
+    from tuiapp.store.history import Message
+
+    if prompt is not None or conversation is not None or raw:
+        raise click.UsageError("--template starts a new prompt: drop PROMPT, -c and --raw.")
+    if shots < 0:
+        raise BadInput("--shots must be 0 or more.")
+    db = open_library()
+    template = TemplateStore(db).get(name)
+    variables = _parse_vars(pairs)
+    params = _template_params(template)
+    # Validate everything before loading the model or writing anything.
+    Assembler(template, len).render_query(variables)
+    if shots:
+        get_selector(selector)
+        set_name = set_name or default_set_for(db, name)
+    service = load_service(db, model, threads, n_ctx)
+    active = service.active
+    built = prompt_for(db, service.engine, active, template, variables, shots=shots,
+                       selector=selector, set_name=set_name, seed=seed or 0,
+                       max_tokens=params.max_tokens)
+    if show_prompt:
+        click.echo(built.text, err=True)
+        click.echo("-" * 40, err=True)
+    history = service.history
+    conv_id = history.new_conversation(model=active.name).id
+    query = Assembler(template, len).render_query(variables)
+    history.add_message(conv_id, Message(
+        "user", query, model=active.name,
+        params={"template": template.name, "template_version": template.version,
+                "vars": variables, "shots": shots, "selector": selector if shots else None,
+                "examples": built.example_ids, "prompt_tokens": built.n_tokens},
+    ))
+    history.rename(conv_id, f"{template.name}: " + " ".join(query.split())[:40])
+    stream = service.engine.complete(built.text, params, built.stop)
+    reply = Reply(service, conv_id, stream, params, raw=False)
+    _stream_reply(reply, service, conv_id, active.name, as_json,
+                  {"template": template.name, "template_version": template.version,
+                   "examples": built.example_ids, "dropped": built.n_dropped,
+                   "prompt": built.text})

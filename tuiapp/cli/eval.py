@@ -1,0 +1,262 @@
+"""``tuiapp eval``: score a template on an example set, list runs, compare them side by side.
+
+``tuiapp eval TEMPLATE --examples SET ...`` is short for ``tuiapp eval run TEMPLATE ...`` (a
+template named like a subcommand can still be run through ``run``).
+"""
+
+import signal
+import sys
+import threading
+from typing import Any
+
+import click
+
+from tuiapp.cli import cli
+from tuiapp.cli.output import json_option, print_json, print_table
+from tuiapp.errors import BadInput
+
+
+class EvalGroup(click.Group):
+    """A group whose unknown first word is a template: ``eval NAME`` means ``eval run NAME``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group("eval", cls=EvalGroup)
+def eval_() -> None:
+    """Evaluate templates on labelled example sets: zero-shot vs few-shot (and adapters)."""
+
+
+def load_service(db: Any, model: str | None, threads: int | None, n_ctx: int) -> Any:
+    """A ChatService with the model resolved (sha256 included), checked and loaded."""
+    from tuiapp.chat import ChatService
+    from tuiapp.engine.engine import Engine
+    from tuiapp.models import ModelRegistry
+    from tuiapp.store.history import History
+
+    service = ChatService(History(db), ModelRegistry(db), Engine(n_ctx=n_ctx, n_threads=threads))
+    active = service.resolve_model(model)
+    service.engine.load(active.path).result()
+    service.active = active
+    return service
+
+
+def default_set_for(db: Any, template: str) -> str:
+    from tuiapp.library.examples import ExampleStore
+
+    attached = [s.name for s in ExampleStore(db).list_sets() if s.template == template]
+    if len(attached) == 1:
+        return attached[0]
+    hint = f" (attached: {', '.join(attached)})" if attached else ""
+    raise BadInput(f"Name the example set with --examples{hint}.")
+
+
+@eval_.command("run")
+@click.argument("template")
+@click.option(
+    "--examples",
+    "set_name",
+    default=None,
+    help="Example set (default: the one attached to the template).",
+)
+@click.option("--split", default="heldout", show_default=True, help="Rows to score.")
+@click.option("--mode", type=click.Choice(["zero", "few"]), default="zero", show_default=True)
+@click.option("--shots", type=int, default=4, show_default=True, help="Examples per prompt.")
+@click.option(
+    "--selector", default="fixed", show_default=True, help="fixed | random | bm25 | embedding | mmr"
+)
+@click.option("--limit", type=int, default=None, help="Score the first N rows only.")
+@click.option("--seed", type=int, default=0, show_default=True, help="For --selector random.")
+@click.option(
+    "--lambda",
+    "mmr_lambda",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="MMR relevance weight (1 = relevance only).",
+)
+@click.option(
+    "--order",
+    type=click.Choice(["position", "relevance"]),
+    default="position",
+    show_default=True,
+    help="Print order of the chosen examples.",
+)
+@click.option("--max-tokens", type=int, default=None, help="Reply cap (default: from the data).")
+@click.option("--version", "version", type=int, default=None, help="Template version.")
+@click.option("-m", "--model", default=None, help="Registry name, GGUF path or 'default'.")
+@click.option("--threads", type=int, default=None, help="CPU threads (default: physical cores).")
+@click.option("--ctx", "n_ctx", type=int, default=4096, show_default=True, help="Context size.")
+@json_option
+def run(
+    template: str,
+    set_name: str | None,
+    split: str,
+    mode: str,
+    shots: int,
+    selector: str,
+    limit: int | None,
+    seed: int,
+    mmr_lambda: float,
+    order: str,
+    max_tokens: int | None,
+    version: int | None,
+    model: str | None,
+    threads: int | None,
+    n_ctx: int,
+    as_json: bool,
+) -> None:
+    """Run TEMPLATE on every row of a split and store the scores."""
+    from tuiapp.library.evaluate import EvalOptions, run_eval
+    from tuiapp.library.examples import ExampleStore
+    from tuiapp.library.seed import open_library
+    from tuiapp.library.selectors import get_selector
+    from tuiapp.library.templates import TemplateStore
+
+    if mode == "few":
+        get_selector(selector)  # a bad name fails before the model loads
+    if limit is not None and limit < 1:
+        raise BadInput("--limit must be at least 1.")
+    db = open_library()
+    tmpl = TemplateStore(db).get(template, version)
+    examples_store = ExampleStore(db)
+    example_set = examples_store.get_set(set_name or default_set_for(db, template))
+    rows = examples_store.examples(example_set.name)
+    service = load_service(db, model, threads, n_ctx)
+    opts = EvalOptions(mode=mode, split=split, shots=shots, selector=selector, limit=limit,
+                       seed=seed, mmr_lambda=mmr_lambda, order=order, max_tokens=max_tokens)
+    # The bar goes to stderr, and only to a terminal: scripts get clean output.
+    bar = None
+    if sys.stderr.isatty():
+        bar = click.progressbar(length=1, label=f"{template} {mode}", file=sys.stderr,
+                                show_eta=True, show_pos=True)
+
+    def progress(done: int, total: int, eta: float | None) -> None:
+        if bar is not None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+    # Ctrl-C stops the run cleanly (rows so far kept, run marked partial); twice quits at once.
+    cancel = threading.Event()
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        click.echo("\nStopping… (Ctrl-C again to quit now)", err=True)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        result = run_eval(db, service.engine, service.active, tmpl, example_set, rows, opts,
+                          progress=progress, cancel=cancel)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if bar is not None:
+            bar.render_finish()
+        service.engine.close()
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        click.echo(_summary(result))
+    if cancel.is_set():
+        click.echo("Stopped: the rows scored so far are kept (run marked partial).", err=True)
+        sys.exit(130)
+
+
+def _summary(run: Any) -> str:
+    from tuiapp.library.evaluate import compare
+
+    row = compare([run])[0]
+    text = (f"Run {run.id} ({run.status}): {row['rows']} rows, exact {_pct(run.exact)}, "
+            f"normalized {_pct(run.normalized)}")
+    if run.label_accuracy is not None:
+        text += f", label accuracy {_pct(run.label_accuracy)}"
+    if run.n_scored:
+        text += (f"; {row['tokens_per_query']} prompt tokens and {row['s_per_query']} s "
+                 "per query")
+    return text + "."
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+@eval_.command("runs")
+@click.option("-n", "--limit", type=int, default=None, help="Show the N most recent runs.")
+@json_option
+def runs(limit: int | None, as_json: bool) -> None:
+    """List evaluation runs, most recent first."""
+    from tuiapp.library.evaluate import COMPARE_COLUMNS, EvalStore, compare
+    from tuiapp.store import open_db
+
+    found = EvalStore(open_db()).recent(limit)
+    if as_json:
+        print_json([r.to_dict() for r in found])
+    else:
+        print_table(compare(found), COMPARE_COLUMNS)
+
+
+@eval_.command("compare")
+@click.argument("run_ids", nargs=-1, type=int)
+@json_option
+def compare_(run_ids: tuple[int, ...], as_json: bool) -> None:
+    """Runs side by side (default: the latest run of each template/set/mode/shots/selector)."""
+    from tuiapp.library.evaluate import COMPARE_COLUMNS, EvalStore, compare
+    from tuiapp.store import open_db
+
+    store = EvalStore(open_db())
+    if run_ids:
+        chosen = [store.get(i) for i in run_ids]
+    else:
+        seen: set[tuple[Any, ...]] = set()
+        chosen = []
+        for r in store.recent():
+            key = (r.template, r.set_name, r.split, r.mode, r.shots, r.selector, r.adapter)
+            if key not in seen and r.n_scored:
+                seen.add(key)
+                chosen.append(r)
+        chosen.reverse()
+    rows = compare(chosen)
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, COMPARE_COLUMNS)
+
+
+@eval_.command("show")
+@click.argument("run_id", type=int)
+@json_option
+def show(run_id: int, as_json: bool) -> None:
+    """One run's settings and per-row results."""
+    from tuiapp.library.evaluate import EvalStore
+    from tuiapp.store import open_db
+
+    store = EvalStore(open_db())
+    run_ = store.get(run_id)
+    rows = store.rows(run_id)
+    if as_json:
+        print_json(run_.to_dict() | {"rows": rows})
+        return
+    click.echo(
+        f"Run {run_.id}: {run_.template}@v{run_.template_version} on "
+        f"{run_.set_name}/{run_.split}, {run_.mode}"
+        + (f" {run_.shots} shots by {run_.selector}" if run_.mode == "few" else "")
+        + f" ({run_.status}), model {run_.model}"
+    )
+    for row in rows:
+        row["seconds"] = round(row["seconds"], 2)
+    print_table(
+        rows,
+        [
+            "example_id",
+            "expected",
+            "prediction",
+            "exact",
+            "normalized",
+            "label_predicted",
+            "seconds",
+        ],
+    )

@@ -1,0 +1,295 @@
+"""Evaluation: how well a template scores on a split, zero-shot or k-shot (later: with an adapter).
+
+``run_eval`` runs every row of the split (up to ``limit``): select examples from the train split,
+assemble the prompt, generate greedily with the template's stop strings, score exact and
+normalized match and, for label sets, the label chosen by log-likelihood (``scoring``). Each row
+is committed to ``eval_rows`` as soon as it is scored and the run's aggregates in ``eval_runs``
+are refreshed, so a cancelled or crashed run keeps everything scored so far: cancel marks it
+``partial``; an error marks it ``failed`` with the message.
+
+The run record carries everything a comparison needs (mode, shots, selector, adapter, model and
+its sha256, template version, sampling params), so adapter runs (``mode="adapter"``, conversion
+issue) land in the same table and ``compare`` puts them side by side.
+"""
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from tuiapp.engine.sampling import SamplingParams
+from tuiapp.errors import BadInput, NotFound
+from tuiapp.library.fewshot import Assembler, default_budget
+from tuiapp.library.records import EvalRun, Example, ExampleSet, Template
+from tuiapp.library.scoring import choose_label, exact_match, normalized_match
+from tuiapp.library.selectors import SelectionContext, get_selector, input_text
+from tuiapp.store import db_lock, transaction
+
+Progress = Callable[[int, int, float | None], None]  # (done, total, eta seconds)
+MODES = ("zero", "few", "adapter")
+MAX_TOKENS_CAP = 256
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class EvalOptions:
+    mode: str = "zero"  # zero | few | adapter
+    split: str = "heldout"
+    shots: int = 4  # few mode only
+    selector: str = "fixed"  # few mode only
+    limit: int | None = None  # first N rows of the split
+    seed: int = 0  # random selector
+    mmr_lambda: float = 0.5
+    order: str = "position"  # print order of examples: position (stable prefix) | relevance
+    max_tokens: int | None = None  # None: the template's, else 2x the longest train output
+    budget: int | None = None  # prompt tokens; None: the context minus the reply
+    normalize_labels: bool = False  # label choice by mean instead of total log-prob
+    adapter: str | None = None  # adapter mode (conversion issue)
+
+
+@dataclass
+class RowResult:
+    example_id: int | None
+    prediction: str
+    expected: str
+    exact: bool
+    normalized: bool
+    label_predicted: str | None
+    label_correct: bool | None
+    prompt_tokens: int
+    seconds: float
+
+
+class EvalStore:
+    """Runs and their per-row results in ``eval_runs`` / ``eval_rows``."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+    def create(self, run: EvalRun) -> EvalRun:
+        row = _to_row(run) | {"id": None}
+        with transaction(self.db):
+            run.id = self.db["eval_runs"].insert(row).last_pk
+        return run
+
+    def add_row(self, run: EvalRun, result: RowResult) -> None:
+        """Commit one scored row and the run's refreshed aggregates together."""
+        row = asdict(result) | {"run_id": run.id}
+        with transaction(self.db):
+            self.db["eval_rows"].insert(row, pk=("run_id", "example_id"))
+            self.db["eval_runs"].update(run.id, _to_row(run))
+
+    def save(self, run: EvalRun) -> None:
+        with transaction(self.db):
+            self.db["eval_runs"].update(run.id, _to_row(run))
+
+    def get(self, run_id: int) -> EvalRun:
+        with db_lock(self.db):
+            rows = list(self.db["eval_runs"].rows_where("id = ?", [run_id]))
+        if not rows:
+            raise NotFound(f"No evaluation run with id {run_id}.")
+        return _from_row(rows[0])
+
+    def recent(self, limit: int | None = None) -> list[EvalRun]:
+        with db_lock(self.db):
+            rows = self.db["eval_runs"].rows_where(order_by="id desc", limit=limit)
+            return [_from_row(r) for r in rows]
+
+    def rows(self, run_id: int) -> list[dict[str, Any]]:
+        with db_lock(self.db):
+            return list(self.db["eval_rows"].rows_where("run_id = ?", [run_id], order_by="rowid"))
+
+
+def _to_row(run: EvalRun) -> dict[str, Any]:
+    return run.to_dict() | {"params": json.dumps(run.params, sort_keys=True)}
+
+
+def _from_row(row: dict[str, Any]) -> EvalRun:
+    known = {f.name for f in fields(EvalRun)}
+    data = {k: v for k, v in row.items() if k in known}
+    data["params"] = json.loads(row.get("params") or "{}")
+    return EvalRun(**data)
+
+
+def _sampling(template: Template, max_tokens: int) -> SamplingParams:
+    """Greedy, seeded, no repeat penalty (it would punish repeating the labels just shown)."""
+    base = SamplingParams.from_dict({"repeat_penalty": 1.0} | template.params)
+    return SamplingParams.from_dict(
+        base.to_dict() | {"temperature": 0.0, "seed": 0, "max_tokens": max_tokens}
+    )
+
+
+def _max_tokens(engine: Any, template: Template, pool: list[Example], opts: EvalOptions) -> int:
+    if opts.max_tokens or template.params.get("max_tokens"):
+        return int(opts.max_tokens or template.params["max_tokens"])
+    outputs = [ex.output for ex in pool] or ["x" * 32]
+
+    def longest(llm: Any) -> int:
+        return max(len(llm.tokenize(o.encode(), add_bos=False, special=True)) for o in outputs)
+
+    return min(MAX_TOKENS_CAP, 2 * engine.call(longest).result() + 8)
+
+
+def run_eval(
+    db: Any,
+    engine: Any,
+    model: Any,  # tuiapp.chat.ActiveModel: name, path, info.sha256, format
+    template: Template,
+    example_set: ExampleSet,
+    examples: list[Example],
+    opts: EvalOptions,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> EvalRun:
+    """Evaluate ``template`` on ``opts.split`` of ``examples``; returns the stored run."""
+    if opts.mode not in MODES:
+        raise BadInput(f"Unknown mode {opts.mode!r}: use zero or few.")
+    if opts.mode == "adapter":
+        raise BadInput("Adapter evaluation arrives with adapters (conversion): use zero or few.")
+    few = opts.mode == "few"
+    if few and opts.shots < 1:
+        raise BadInput("Few-shot mode needs --shots of at least 1.")
+    selector = get_selector(opts.selector) if few else None
+    queries = [ex for ex in examples if ex.split == opts.split][: opts.limit]
+    if not queries:
+        raise BadInput(f"Example set '{example_set.name}' has no '{opts.split}' rows.")
+    pool = [ex for ex in examples if ex.split == "train"]
+    max_tokens = _max_tokens(engine, template, pool, opts)
+    budget = opts.budget or default_budget(engine.n_ctx, max_tokens)
+    assembler = Assembler(template, engine.count_tokens, model.format, budget, opts.order)
+    job = _Job(engine, assembler, selector, SelectionContext(db, None, opts.seed, opts.mmr_lambda),
+               pool, opts, _sampling(template, max_tokens), list(example_set.labels or []), cancel)
+    if selector is not None and selector.needs_embeddings:
+        from tuiapp.library.embeddings import Embedder
+
+        job.ctx.embedder = Embedder(db, engine, str(model.path), model.info.sha256 or "")
+        job.ctx.embedder.embed([input_text(ex) for ex in pool + queries])  # one batch, cached
+
+    settings = {"sampling": job.params.to_dict(), "seed": opts.seed, "order": opts.order,
+                "budget": budget, "limit": opts.limit, "n_ctx": engine.n_ctx,
+                "rendering": "chat" if assembler.chat else "raw",
+                "label_score": "mean" if opts.normalize_labels else "total"}
+    if few and opts.selector == "mmr":
+        settings["mmr_lambda"] = opts.mmr_lambda
+    run = EvalRun(template=template.name, template_version=template.version,
+                  set_name=example_set.name, mode=opts.mode, split=opts.split,
+                  shots=opts.shots if few else 0, selector=opts.selector if few else None,
+                  adapter=opts.adapter, model=model.name, model_sha256=model.info.sha256 or "",
+                  params=settings, n_rows=len(queries), started=now())
+    store = EvalStore(db)
+    store.create(run)
+    results: list[RowResult] = []
+    start = time.perf_counter()
+    try:
+        for query in queries:
+            if cancel is not None and cancel.is_set():
+                break
+            result = job.row(query)
+            if result is None:  # cancelled mid-row: that row is not scored
+                break
+            results.append(result)
+            _aggregate(run, results)
+            store.add_row(run, result)
+            if progress is not None:
+                per_row = (time.perf_counter() - start) / len(results)
+                progress(len(results), len(queries), per_row * (len(queries) - len(results)))
+        run.status = "done" if len(results) == len(queries) else "partial"
+    except KeyboardInterrupt:
+        run.status = "partial"
+        raise
+    except Exception as exc:
+        run.status, run.error = "failed", str(exc)
+        raise
+    finally:
+        run.finished = now()
+        store.save(run)
+        if job.ctx.embedder is not None:
+            job.ctx.embedder.close()  # type: ignore[attr-defined]
+    return run
+
+
+@dataclass
+class _Job:
+    """What every row of one run shares."""
+
+    engine: Any
+    assembler: Assembler
+    selector: Any
+    ctx: SelectionContext
+    pool: list[Example]
+    opts: EvalOptions
+    params: SamplingParams
+    labels: list[str]
+    cancel: threading.Event | None
+
+    def row(self, query: Example) -> RowResult | None:
+        """Select, assemble, generate and score one row; None when cancelled mid-row."""
+        t0 = time.perf_counter()
+        ranked = self.selector.select(query, self.pool, self.opts.shots, self.ctx) \
+            if self.selector is not None else []
+        prompt = self.assembler.build(query, ranked)
+        stream = self.engine.complete(prompt.text, self.params, prompt.stop)
+        try:
+            for _ in stream:
+                if self.cancel is not None and self.cancel.is_set():
+                    stream.cancel()
+        except KeyboardInterrupt:
+            stream.cancel()
+            for _ in stream:  # let the engine finish the request before the caller moves on
+                pass
+            raise
+        done = stream.result
+        if done is None or done.stopped:
+            return None
+        prediction = done.text.strip()
+        chosen = correct = None
+        if self.labels:
+            normalize = self.opts.normalize_labels
+            chosen = choose_label(self.engine, prompt.text, self.labels, normalize).label
+            correct = chosen == (query.label or query.output.strip())
+        return RowResult(
+            example_id=query.id, prediction=prediction, expected=query.output,
+            exact=exact_match(prediction, query.output),
+            normalized=normalized_match(prediction, query.output),
+            label_predicted=chosen, label_correct=correct,
+            prompt_tokens=done.prompt_tokens, seconds=time.perf_counter() - t0,
+        )
+
+
+def _aggregate(run: EvalRun, results: list[RowResult]) -> None:
+    n = len(results)
+    run.n_scored = n
+    run.exact = sum(r.exact for r in results) / n
+    run.normalized = sum(r.normalized for r in results) / n
+    scored = [r.label_correct for r in results if r.label_correct is not None]
+    run.label_accuracy = sum(scored) / len(scored) if scored else None
+    run.prompt_tokens_per_query = sum(r.prompt_tokens for r in results) / n
+    run.seconds_per_query = sum(r.seconds for r in results) / n
+
+
+COMPARE_COLUMNS = ("id template set mode shots selector exact normalized label_acc"
+                   " tokens_per_query s_per_query rows status").split()
+
+
+def compare(runs: list[EvalRun]) -> list[dict[str, Any]]:
+    """One table row per run, side by side (scores as fractions, rounded)."""
+
+    def r(x: float | None, nd: int = 3) -> float | None:
+        return None if x is None else round(x, nd)
+
+    return [
+        {"id": run.id, "template": f"{run.template}@v{run.template_version}",
+         "set": f"{run.set_name}/{run.split}", "mode": run.mode, "shots": run.shots,
+         "selector": run.adapter if run.mode == "adapter" else (run.selector or "-"),
+         "exact": r(run.exact), "normalized": r(run.normalized),
+         "label_acc": r(run.label_accuracy), "tokens_per_query": r(run.prompt_tokens_per_query, 1),
+         "s_per_query": r(run.seconds_per_query, 2), "rows": f"{run.n_scored}/{run.n_rows}",
+         "status": run.status}
+        for run in runs
+    ]
