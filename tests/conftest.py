@@ -37,3 +37,21 @@ def home_with_model(tuiapp_home: Path, embedded_model_path: Path) -> Path:
     except OSError:
         target.symlink_to(embedded_model_path)
     return tuiapp_home
+
+
+@pytest.fixture(scope="session")
+def shared_engine(embedded_model_path: Path):
+    """One engine with the embedded model loaded, shared by the tests that only generate."""
+    from tuiapp.engine.engine import Engine
+
+    engine = Engine(n_ctx=2048, n_threads=2)
+    engine.load(embedded_model_path).result()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def engine(shared_engine):
+    """The shared engine, handed back with no adapter active whatever the test did."""
+    yield shared_engine
+    shared_engine.set_adapters({}).result()

@@ -12,14 +12,6 @@ pytestmark = pytest.mark.slow
 GREEDY = SamplingParams(temperature=0.0, max_tokens=16, seed=1)
 
 
-@pytest.fixture(scope="module")
-def engine(embedded_model_path):
-    eng = Engine(n_ctx=2048, n_threads=2)
-    eng.load(embedded_model_path).result()
-    yield eng
-    eng.close()
-
-
 def test_streams_pieces_and_measures(engine):
     stream = engine.complete("The capital of France is", GREEDY)
     pieces = list(stream)

@@ -3,7 +3,6 @@
 import pytest
 
 from tests.gguf_lora import random_lora_gguf
-from tuiapp.engine.engine import Engine
 from tuiapp.engine.sampling import SamplingParams
 from tuiapp.errors import EngineError
 
@@ -18,14 +17,6 @@ def adapters(embedded_model_path, tmp_path_factory):
     out = tmp_path_factory.mktemp("adapters")
     return [random_lora_gguf(embedded_model_path, out / f"a{i}.gguf", TARGETS, seed=i, std=0.2)
             for i in range(2)]
-
-
-@pytest.fixture(scope="module")
-def engine(embedded_model_path):
-    eng = Engine(n_ctx=1024, n_threads=2)
-    eng.load(embedded_model_path).result()
-    yield eng
-    eng.close()
 
 
 def test_switching_changes_answers_and_off_restores_the_base_exactly(engine, adapters):

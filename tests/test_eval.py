@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from tuiapp.engine.engine import Engine
 from tuiapp.engine.formats import TranscriptFormat
 from tuiapp.errors import BadInput
 from tuiapp.library.evaluate import EvalOptions, EvalStore, RowResult, compare, run_eval
@@ -97,14 +96,6 @@ def test_bad_options_fail_before_anything_is_stored():
 
 
 # -- on the real model ----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def engine(embedded_model_path):
-    eng = Engine(n_ctx=2048, n_threads=2)
-    eng.load(embedded_model_path).result()
-    yield eng
-    eng.close()
-
-
 @pytest.fixture
 def library(embedded_model_path):
     db = open_library()

@@ -6,7 +6,6 @@ import time
 import numpy as np
 import pytest
 
-from tuiapp.engine.engine import Engine
 from tuiapp.engine.sampling import SamplingParams
 from tuiapp.library.embeddings import Embedder
 from tuiapp.library.fewshot import Assembler
@@ -30,14 +29,6 @@ TRAIN = [
     ("It broke after one day. Avoid.", "negative"),
 ]
 SHOTS = [Example({"review": r}, lab, lab, id=i + 1, position=i) for i, (r, lab) in enumerate(TRAIN)]
-
-
-@pytest.fixture(scope="module")
-def engine(embedded_model_path):
-    eng = Engine(n_ctx=2048, n_threads=2)
-    eng.load(embedded_model_path).result()
-    yield eng
-    eng.close()
 
 
 def prompt_for(engine, review: str) -> str:
