@@ -51,7 +51,7 @@ def test_chat_in_a_real_terminal(home_with_model):
         # The reply streams in; when it ends the status bar adds its time to first token.
         term.wait_for(lambda s: "first token" in s, timeout=120)
         screen = term.screen()
-        assert "Name three colours of the rainbow." in screen
+        assert "Name three colours" in screen  # the sidebar titles the conversation with it
         term.send("C-q")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and "app" in term.screen():
@@ -62,4 +62,4 @@ def test_chat_in_a_real_terminal(home_with_model):
     roles = [m.role for m in History(open_db()).messages(conv.id)]
     assert roles == ["user", "assistant"]
     reply = History(open_db()).messages(conv.id)[1].content
-    assert reply.split()[0] in screen  # what was stored is what the terminal showed
+    assert reply.split()[-1] in screen  # the end of what was stored is on screen

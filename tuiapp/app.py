@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 
+from sqlite_utils import Database
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -45,6 +46,10 @@ COMMAND_TITLES = {
     "models": "Pick a model",
     "settings": "Sampling settings",
     "help": "Help: keys",
+    "templates": "Use a template",
+    "save_example": "Save exchange as example",
+    "examples": "Example sets",
+    "evaluate": "Evaluate",
 }
 
 
@@ -63,6 +68,8 @@ class TuiApp(App[None]):
         Binding("ctrl+o", "models", "Model", tooltip="Pick a model (it loads in the background)"),
         Binding("ctrl+t", "settings", "Settings", tooltip="Edit the sampling settings"),
         Binding("f1", "help", "Help", tooltip="Show every key"),
+        Binding("f3", "examples", "Examples", show=False, tooltip="Edit the example sets"),
+        Binding("f4", "evaluate", "Evaluate", show=False, tooltip="Zero- vs few-shot scores"),
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False, tooltip="Quit tuiapp"),
     ]
 
@@ -78,14 +85,16 @@ class TuiApp(App[None]):
         self.params = SamplingParams()
         self.model_loading = False
         self.service: ChatService
+        self.db: Database
         self.chat: ChatScreen
 
     async def on_mount(self) -> None:
-        db = open_db()
+        self.db = db = open_db()
         engine = Engine(n_threads=self.n_threads)  # cheap: llama_cpp loads with the model
         self.service = ChatService(History(db), ModelRegistry(db), engine)
         self.chat = ChatScreen(self.service)
         await self.push_screen(self.chat)
+        self._open_library()
         if self.autoload:
             self.model_loading = True
             self.model_status = "Loading model…"
@@ -191,9 +200,19 @@ class TuiApp(App[None]):
         else:
             self.model_status = ready_text(active.name, active.info)
 
+    @work(thread=True, exclusive=True, group="library")
+    def _open_library(self) -> None:
+        """Seed new or upgraded built-in templates and example sets, off the UI thread."""
+        from tuiapp.library.seed import open_library
+
+        try:
+            open_library(self.db)
+        except Exception as error:  # the chat works without the library; notify only posts
+            self.notify(f"Prompt library: {error}", severity="error", markup=False)
+
     # -- dialogs --------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("models", "settings", "help"):  # not on top of another dialog
+        if action in ("models", "settings", "help", "examples", "evaluate"):  # not over a dialog
             return isinstance(self.screen, ChatScreen)
         return True
 
@@ -213,6 +232,16 @@ class TuiApp(App[None]):
                 self.notify("Sampling settings saved.")
 
         self.push_screen(SettingsScreen(self.params), saved)
+
+    def action_examples(self) -> None:
+        from tuiapp.screens.examples import ExamplesScreen  # the library loads on first use
+
+        self.push_screen(ExamplesScreen(self.db))
+
+    def action_evaluate(self) -> None:
+        from tuiapp.screens.eval import EvalScreen
+
+        self.push_screen(EvalScreen(self.db, self.service))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_help()))

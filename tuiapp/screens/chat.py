@@ -28,6 +28,7 @@ from tuiapp.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from tuiapp.app import TuiApp
+    from tuiapp.screens.prompt_preview import FilledTemplate
 
 
 class ChatScreen(Screen[None]):
@@ -51,6 +52,8 @@ class ChatScreen(Screen[None]):
             tooltip="Delete the conversation (asks first)",
         ),
         Binding("ctrl+f", "search", "Search", tooltip="Search every conversation"),
+        Binding("ctrl+l", "templates", "Library", show=False, tooltip="Fill a template, run it"),
+        Binding("ctrl+s", "save_example", "Save", show=False, tooltip="Save exchange as example"),
     ]
 
     def __init__(self, service: ChatService) -> None:
@@ -232,6 +235,38 @@ class ChatScreen(Screen[None]):
             return
         self.app.copy_to_clipboard(view.content)
         self.notify(f"Copied {len(view.content)} characters.")
+
+    # -- the prompt library (imported on first use: it is not needed to paint) ---------------
+    def action_templates(self) -> None:
+        from tuiapp.screens.templates import TemplatePickerScreen
+
+        picker = TemplatePickerScreen(self.service.history.db, self.service)
+        self.app.push_screen(picker, self.run_template)
+
+    async def run_template(self, filled: "FilledTemplate | None") -> None:
+        """Send a filled template's prompt as one completion, through the usual reply path."""
+        from tuiapp.screens.templates import new_conversation, start_reply
+
+        if filled is None or not self._can_generate():
+            return
+        active = self.service.active
+        assert active is not None
+        with self.guard("Template"):
+            if self.conversation_id is None:
+                self.conversation_id = new_conversation(self.service, filled)
+            await self.messages.add("user", filled.query())
+            start = start_reply(self.service, filled, self.conversation_id, self.tui.params)
+            await self.messages.stream(start, active.name)
+
+    def action_save_example(self) -> None:
+        from tuiapp.screens.examples import SaveExchangeScreen, last_exchange
+
+        streaming = self.messages.streaming
+        pair = None if streaming else last_exchange(self.service.history, self.conversation_id)
+        if pair is None:
+            self.notify("No finished exchange to save yet.", severity="warning")
+            return
+        self.app.push_screen(SaveExchangeScreen(self.service.history.db, *pair))
 
     # -- reply events --------------------------------------------------------------------------
     async def on_message_list_reply_started(self) -> None:

@@ -1,0 +1,66 @@
+"""Stored evaluation runs side by side: one row per run, the latest first.
+
+Cells come from ``evaluate.compare``; scores show as percentages (Norm. = normalized match,
+Label = label accuracy by log-likelihood). An Adapter column joins when any run used one.
+"""
+
+from textual.widgets import DataTable
+
+from tuiapp.library.evaluate import compare
+from tuiapp.library.records import EvalRun
+
+# What is compared first, so a narrow terminal cuts off the template and set, not the scores.
+COLUMNS = [
+    ("id", "Run"),
+    ("mode", "Mode"),
+    ("shots", "Shots"),
+    ("selector", "Selector"),
+    ("exact", "Exact"),
+    ("normalized", "Norm."),
+    ("label_acc", "Label"),
+    ("tokens_per_query", "Tok/query"),
+    ("s_per_query", "s/query"),
+    ("rows", "Rows"),
+    ("status", "Status"),
+    ("template", "Template"),
+    ("set", "Set"),
+]
+SCORES = {"exact", "normalized", "label_acc"}
+
+
+def cell(key: str, value: object) -> str:
+    if value is None or value == "-":
+        return "–"
+    if key in SCORES and isinstance(value, float):
+        return f"{value:.1%}"
+    return str(value)
+
+
+class RunTable(DataTable[str]):
+    DEFAULT_CSS = """
+    RunTable { height: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, id=id)
+        self.runs: list[EvalRun] = []
+
+    def show(self, runs: list[EvalRun]) -> None:
+        """Rebuild the table (columns too: the Adapter column comes and goes)."""
+        self.runs = runs
+        self.clear(columns=True)
+        adapters = any(run.adapter for run in runs)
+        columns = COLUMNS[:4] + [("adapter", "Adapter")] + COLUMNS[4:] if adapters else COLUMNS
+        for key, title in columns:
+            self.add_column(title, key=key)
+        for run, row in zip(runs, compare(runs), strict=True):
+            if adapters:  # compare() folds the adapter into Selector; here it has its own
+                row |= {"adapter": run.adapter, "selector": run.selector}
+            self.add_row(*(cell(key, row.get(key)) for key, _ in columns), key=str(run.id))
+
+    def row_text(self, run_id: int) -> dict[str, str]:
+        """The cells of one run as shown, by column key (for tests and screen readers)."""
+        cells = self.get_row(str(run_id))
+        return {
+            str(col.key.value): str(c) for col, c in zip(self.ordered_columns, cells, strict=True)
+        }
