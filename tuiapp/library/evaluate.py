@@ -154,7 +154,7 @@ def run_eval(
         raise BadInput("Adapter evaluation arrives with adapters (conversion): use zero or few.")
     few = opts.mode == "few"
     if few and opts.shots < 1:
-        raise BadInput("Few-shot mode needs --shots of at least 1.")
+        raise BadInput("Few-shot mode needs at least 1 shot.")
     selector = get_selector(opts.selector) if few else None
     queries = [ex for ex in examples if ex.split == opts.split][: opts.limit]
     if not queries:
@@ -186,6 +186,8 @@ def run_eval(
     store.create(run)
     results: list[RowResult] = []
     start = time.perf_counter()
+    if progress is not None:
+        progress(0, len(queries), None)  # the bar shows at once, before the first (slow) row
     try:
         for query in queries:
             if cancel is not None and cancel.is_set():
