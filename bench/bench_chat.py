@@ -112,16 +112,23 @@ def main() -> None:
     engine = Engine(n_threads=threads)
     engine.load(model).result()
     rss_loaded = proc.memory_info().rss
-    params = SamplingParams(temperature=0.0, max_tokens=args.tokens, seed=1)
+    # The same sampling as the raw loop's create_completion defaults, greedy.
+    params = SamplingParams(temperature=0.0, max_tokens=args.tokens, seed=1, repeat_penalty=1.0)
     raw = load_llama(str(model), n_ctx=4096, n_threads=threads)
 
     # Generation speed, interleaved so machine noise hits both alike.
     app_tps, raw_tps = [], []
-    for _ in range(args.reps):
+    def run_raw() -> None:
         raw.reset()
         raw_tps.append(tokens_per_s_raw(raw, args.tokens))
+
+    def run_app() -> None:
         engine.complete("x", SamplingParams(max_tokens=1)).text()  # defeat the prefix cache
         app_tps.append(tokens_per_s_engine(engine, params))
+
+    for rep in range(args.reps):  # alternate who goes first
+        for run in (run_raw, run_app) if rep % 2 == 0 else (run_app, run_raw):
+            run()
 
     # Time to first token: cold ~1,000-token prompt, then warm (same prefix, new question).
     prefix = long_prefix()
