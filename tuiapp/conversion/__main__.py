@@ -1,0 +1,102 @@
+"""The conversion child process (DESIGN principle 1: heavy work runs out of the UI's process).
+
+    python -m tuiapp.conversion adapter ADAPTER_DIR BASE_GGUF OUT [--outtype f32|f16]
+    python -m tuiapp.conversion merge ADAPTER_DIR BASE_GGUF OUT [--quant Q4_K_M]
+
+Common options: ``--no-parity``, ``--prompts FILE`` (JSON list of held prompts), ``--arch``,
+``--base-sha256``, ``--threads``. Writes one JSON object per line on stdout:
+
+* ``progress`` — ``stage`` (words for a person), ``fraction`` (0..1).
+* ``finished`` — ``export``: ``Export.to_dict()`` (the conversion, and the parity report whose
+  ``passed`` / ``warning`` the caller must show). Terminal.
+* ``failed``   — ``error`` (one line for a person), ``kind`` (the error class). Terminal.
+
+Exit status: 0 finished (even when parity failed: read the report), 1 failed, 2 bad input,
+130 cancelled (SIGTERM/SIGINT; no partial file is left behind).
+"""
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tuiapp.errors import TuiappError
+
+
+def emit(event: str, **fields: Any) -> None:
+    line = json.dumps({"event": event, "time": round(time.time(), 3), **fields}, default=str)
+    try:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        pass  # the parent went away; finish the work anyway
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tuiapp.conversion")
+    parser.add_argument("kind", choices=("adapter", "merge"))
+    parser.add_argument("adapter_dir", type=Path)
+    parser.add_argument("base", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--outtype", default="f32", choices=("f32", "f16"))
+    parser.add_argument("--quant", default="Q4_K_M")
+    parser.add_argument("--no-parity", action="store_true")
+    parser.add_argument("--prompts", type=Path, help="JSON file: a list of held prompts")
+    parser.add_argument("--arch", help="the architecture the adapter was trained on")
+    parser.add_argument("--base-sha256")
+    parser.add_argument("--threads", type=int)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+
+    def cancel(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # unwinds through the finally blocks that remove temp files
+
+    signal.signal(signal.SIGTERM, cancel)
+    from tuiapp.conversion.parity import DEFAULT_PROMPTS
+    from tuiapp.conversion.pipeline import export_adapter, export_merged
+
+    common: dict[str, Any] = {
+        "parity": not args.no_parity,
+        "architecture": args.arch,
+        "n_threads": args.threads,
+        "base_sha256": args.base_sha256,
+        "progress": lambda stage, fraction: emit(
+            "progress", stage=stage, fraction=round(fraction, 4)
+        ),
+    }
+    try:
+        common["prompts"] = (
+            json.loads(args.prompts.read_text()) if args.prompts else DEFAULT_PROMPTS
+        )
+        if args.kind == "adapter":
+            export = export_adapter(
+                args.adapter_dir, args.base, args.out, outtype=args.outtype, **common
+            )
+        else:
+            export = export_merged(
+                args.adapter_dir, args.base, args.out, quant=args.quant, **common
+            )
+    except KeyboardInterrupt:
+        emit("failed", error="Cancelled.", kind="Cancelled")
+        return 130
+    except TuiappError as exc:
+        emit("failed", error=str(exc), kind=type(exc).__name__)
+        return exc.exit_code
+    except Exception as exc:  # one readable line for the parent; the traceback for the log
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        emit("failed", error=f"Conversion failed: {exc}", kind=type(exc).__name__)
+        return 1
+    emit("finished", export=export.to_dict())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,272 @@
+"""Parity check: does llama.cpp with the converted adapter (or the merged GGUF) predict what
+transformers + PEFT predicts?
+
+A few held prompts are tokenized by llama.cpp and the same token ids go through both runtimes;
+every position's next-token distribution is compared (KL divergence, top-1 agreement). The same
+is done without the adapter on both sides: that base-vs-base gap is the noise of the base's
+quantization and of llama.cpp's kernels, and the pass threshold is a multiple of it. The
+correlation of the adapter's logit deltas (with minus without, on each side) shows whether the
+adapter itself moved the logits the same way, independent of that noise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuiapp.conversion.parity_stats import compare
+from tuiapp.errors import BadInput
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from tuiapp.engine.engine import Engine
+
+Progress = Callable[[str, float], None]
+DEFAULT_PROMPTS = (
+    "The capital of France is",
+    "Write a short note to a colleague about the meeting tomorrow.",
+    "Question: What is two plus three?\nAnswer:",
+    "Once upon a time, in a small village by the sea,",
+)
+NOISE_FACTOR = 3.0  # pass when the KL is within this many times the base-vs-base KL ...
+MIN_THRESHOLD = 1e-3  # ... or this, whichever is larger (F32 bases have almost no noise)
+MIN_DELTA_CORRELATION = 0.9
+# A merged GGUF is requantized: its rounding error comes on top of the base's noise (measured on
+# Gemma 3 270M: KL 19-26% of the adapter's own effect for Q4_K_M, 1.5% for Q8_0). Up to this
+# share of the adapter's effect is accepted; beyond it rounding drowns the adapter.
+MERGED_EFFECT_SHARE = 0.3
+MIN_MERGED_CORRELATION = 0.8
+# Base-vs-base KL above this means transformers did not load the GGUF as llama.cpp runs it (a
+# GGUF-loader gap, e.g. unread RoPE scaling): a threshold relative to it would vouch for nothing.
+MAX_NOISE = 0.1
+MERGED_ADVICE = (
+    " Requantizing merged weights adds its own rounding error (and can round small "
+    "updates away): a Q8_0 merge, or the GGUF adapter, keeps closer to the adapter."
+)
+
+
+@dataclass
+class ParityReport:
+    target: str  # "adapter" or "merged"
+    path: str
+    prompts: int
+    positions: int
+    kl_mean: float  # KL(PEFT || llama.cpp) per position, with the adapter
+    kl_max: float
+    top1_agreement: float
+    noise_kl_mean: float  # the same without the adapter: the quantization noise floor
+    noise_kl_max: float
+    noise_top1_agreement: float
+    effect_kl_mean: float  # KL(PEFT with || PEFT without the adapter): the adapter's own effect
+    delta_correlation: float | None  # None when the adapter hardly moves the logits
+    max_abs_error: float  # largest logit difference with the adapter
+    threshold: float
+    passed: bool
+    seconds: float
+    warning: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_parity(
+    base_gguf: str | Path,
+    adapter_dir: str | Path,
+    target_gguf: str | Path,
+    *,
+    merged: bool = False,
+    prompts: Sequence[str] = DEFAULT_PROMPTS,
+    reference: Any = None,
+    engine: Engine | None = None,
+    n_threads: int | None = None,
+    max_tokens: int = 48,
+    base_sha256: str | None = None,
+    progress: Progress | None = None,
+) -> ParityReport:
+    """Compare PEFT (on the dequantized base) with llama.cpp running ``target_gguf``.
+
+    ``target_gguf`` is the adapter GGUF, or with ``merged=True`` the merged model. ``reference``
+    is the base as an already loaded transformers model (else it is loaded from the training
+    cache or the GGUF); it is left as it was. With ``engine`` (whose loaded model must be
+    ``base_gguf``) the adapter runs on the chat's own llama.cpp model, which keeps its adapters.
+    """
+    start = time.perf_counter()
+    if engine is not None and engine.model is not None:
+        if Path(engine.model.path).resolve() != Path(base_gguf).resolve():
+            raise BadInput(
+                f"The engine runs {Path(engine.model.path).name}, not the adapter's "
+                f"base {Path(base_gguf).name}."
+            )
+    report = progress or (lambda _stage, _fraction: None)
+    report("Running the prompts through llama.cpp", 0.0)
+    tokens, ll_base, ll_target = llama_logits(
+        base_gguf, target_gguf, merged, prompts, engine, n_threads, max_tokens
+    )
+    report("Loading the base model in transformers", 0.4)
+    model = reference if reference is not None else load_reference(base_gguf, base_sha256)
+    report("Running the prompts through transformers + PEFT", 0.7)
+    hf_base, hf_target = peft_logits(model, adapter_dir, tokens)
+    report("Comparing", 0.95)
+    stats = compare(hf_base, hf_target, ll_base, ll_target)
+    threshold = max(MIN_THRESHOLD, NOISE_FACTOR * stats["noise_kl_mean"])
+    min_correlation = MIN_DELTA_CORRELATION
+    if merged:  # requantizing the merged weights is a fresh quantization: allow its share
+        threshold = max(threshold, MERGED_EFFECT_SHARE * stats["effect_kl_mean"])
+        min_correlation = MIN_MERGED_CORRELATION
+    correlation = stats["delta_correlation"]
+    passed = (
+        stats["kl_mean"] <= threshold
+        and (correlation is None or correlation >= min_correlation)
+        and stats["noise_kl_mean"] <= MAX_NOISE  # else the reference itself is not the base
+    )
+    result = ParityReport(
+        target="merged" if merged else "adapter",
+        path=str(target_gguf),
+        prompts=len(tokens),
+        positions=sum(len(t) for t in tokens),
+        threshold=threshold,
+        passed=passed,
+        seconds=time.perf_counter() - start,
+        **stats,
+    )
+    if not passed:
+        result.warning = warning_text(result)
+    report("Parity check done", 1.0)
+    return result
+
+
+def warning_text(r: ParityReport) -> str:
+    corr = "n/a" if r.delta_correlation is None else f"{r.delta_correlation:.3f}"
+    if r.noise_kl_mean > MAX_NOISE:
+        return (
+            f"PARITY CHECK FAILED: transformers and llama.cpp already disagree on the base model "
+            f"without the adapter (KL {r.noise_kl_mean:.4g}, top-1 agreement "
+            f"{r.noise_top1_agreement:.0%}), so the check cannot vouch for the {r.target} GGUF. "
+            "transformers may not read this GGUF's settings (RoPE scaling...) correctly."
+        )
+    return (
+        f"PARITY CHECK FAILED: llama.cpp with the {r.target} GGUF does not predict what the "
+        f"trained adapter predicts. KL {r.kl_mean:.4g} (max {r.kl_max:.4g}) is above the threshold "
+        f"{r.threshold:.4g} (from the base quantization noise {r.noise_kl_mean:.4g} and, for a "
+        f"merge, the adapter's own effect {r.effect_kl_mean:.4g}); "
+        f"top-1 agreement {r.top1_agreement:.0%} (base {r.noise_top1_agreement:.0%}); "
+        f"adapter-effect correlation {corr}. Its answers in chat may differ from the trained "
+        "adapter's." + (MERGED_ADVICE if r.target == "merged" else "")
+    )
+
+
+# -- llama.cpp ------------------------------------------------------------------------------
+def llama_logits(
+    base_gguf: str | Path,
+    target: str | Path,
+    merged: bool,
+    prompts: Sequence[str],
+    engine: Engine | None,
+    n_threads: int | None,
+    max_tokens: int,
+) -> tuple[list[list[int]], list[np.ndarray], list[np.ndarray]]:
+    """Token ids per prompt, and llama.cpp's logits per prompt without and with the target."""
+    from tuiapp.engine.adapters import AdapterSlots
+    from tuiapp.engine.loader import load_llama
+
+    target = str(target)
+    n_ctx = max_tokens + 16
+
+    def base_and_adapter(llm: Any, slots: AdapterSlots) -> tuple[Any, Any, Any]:
+        tokens = [
+            llm.tokenize(p.encode(), add_bos=True, special=True)[:max_tokens] for p in prompts
+        ]
+        previous = dict(slots.active)
+        try:
+            slots.apply(llm, {})
+            base = [eval_logits(llm, t) for t in tokens]
+            adapted = None
+            if not merged:
+                slots.apply(llm, {target: 1.0})
+                adapted = [eval_logits(llm, t) for t in tokens]
+        finally:
+            slots.apply(llm, previous)
+            llm.reset()
+        return tokens, base, adapted
+
+    if engine is not None:
+        tokens, base, adapted = engine.call(
+            lambda llm: base_and_adapter(llm, engine.adapters)
+        ).result()
+    else:
+        llm = load_llama(
+            str(base_gguf), n_ctx=n_ctx, n_threads=n_threads, logits_all=True, n_batch=n_ctx
+        )
+        tokens, base, adapted = base_and_adapter(llm, AdapterSlots())
+        del llm
+    if merged:
+        llm = load_llama(target, n_ctx=n_ctx, n_threads=n_threads, logits_all=True, n_batch=n_ctx)
+        adapted = [eval_logits(llm, t) for t in tokens]
+        del llm
+    return tokens, base, adapted
+
+
+def eval_logits(llm: Any, tokens: list[int]) -> np.ndarray:
+    """Logits at every position of ``tokens`` evaluated from an empty context."""
+    import llama_cpp
+    import numpy as np
+
+    llm.reset()
+    if getattr(llm, "_logits_all", False):
+        llm.eval(tokens)
+        return np.array(llm.scores[: len(tokens)], dtype=np.float32)
+    rows = []  # the chat's model keeps only the last logits: one token per decode
+    n_vocab = llm.n_vocab()
+    for token in tokens:
+        llm.eval([token])
+        pointer = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+        rows.append(np.ctypeslib.as_array(pointer, shape=(n_vocab,)).copy())
+    return np.stack(rows)
+
+
+# -- transformers + PEFT --------------------------------------------------------------------
+def load_reference(base_gguf: str | Path, base_sha256: str | None = None) -> Any:
+    """The base as a float32 transformers model: from the training cache (dequantized once per
+    GGUF sha256) when it is there, else dequantized from the GGUF now (no tokenizer needed)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tuiapp.models.gguf_info import sha256_file
+    from tuiapp.training.cache import MARKER, cache_root, fast_gguf_reader
+
+    path = Path(base_gguf)
+    cached = cache_root() / (base_sha256 or sha256_file(path))
+    if (cached / MARKER).is_file():
+        model = AutoModelForCausalLM.from_pretrained(cached, dtype=torch.float32)
+    else:
+        with fast_gguf_reader():
+            model = AutoModelForCausalLM.from_pretrained(
+                path.parent, gguf_file=path.name, dtype=torch.float32
+            )
+    return model.eval()
+
+
+def peft_logits(
+    model: Any, adapter_dir: str | Path, tokens: list[list[int]]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """transformers' logits per prompt without and with the adapter; ``model`` is restored."""
+    import torch
+    from peft import PeftModel
+
+    peft_model = PeftModel.from_pretrained(model, str(adapter_dir)).eval()
+    try:
+        with torch.inference_mode():
+
+            def run(ids: list[int]) -> np.ndarray:
+                return peft_model(input_ids=torch.tensor([ids])).logits[0].float().numpy()
+
+            adapted = [run(t) for t in tokens]
+            with peft_model.disable_adapter():
+                base = [run(t) for t in tokens]
+    finally:
+        peft_model.unload()  # take the adapter layers out again: the caller's model is unchanged
+    return base, adapted
