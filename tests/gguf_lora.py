@@ -6,7 +6,8 @@ import numpy as np
 
 
 def random_lora_gguf(base: Path, out: Path, tensors: list[str], rank: int = 8,
-                     alpha: float = 16.0, std: float = 0.05, seed: int = 0) -> Path:
+                     alpha: float = 16.0, std: float = 0.05, seed: int = 0,
+                     base_sha256: str | None = None) -> Path:
     import gguf
 
     from tuiapp.models.gguf_info import open_gguf
@@ -19,6 +20,8 @@ def random_lora_gguf(base: Path, out: Path, tensors: list[str], rank: int = 8,
     writer.add_string("general.type", "adapter")
     writer.add_string("adapter.type", "lora")
     writer.add_float32("adapter.lora.alpha", alpha)
+    if base_sha256:
+        writer.add_string("tuiapp.base.sha256", base_sha256)
     for name in tensors:
         n_in, n_out = shapes[name][0], shapes[name][1]
         writer.add_tensor(f"{name}.lora_a", rng.normal(0, std, (rank, n_in)).astype(np.float32))

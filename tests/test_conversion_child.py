@@ -9,10 +9,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip(
-    "peft", reason="the training stack (pip install -e .[train]) builds the test adapters"
-)
-
 from tests.tiny_models import random_lora, tiny_gguf
 
 ROOT = Path(__file__).resolve().parent.parent

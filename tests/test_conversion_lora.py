@@ -6,10 +6,6 @@ import copy
 import numpy as np
 import pytest
 
-pytest.importorskip(
-    "peft", reason="the training stack (pip install -e .[train]) builds the test adapters"
-)
-
 from tests.tiny_models import ARCHITECTURES, random_lora, tiny_gguf
 from tuiapp.conversion import check_parity, convert_lora
 from tuiapp.models.gguf_info import open_gguf

@@ -6,10 +6,6 @@ import copy
 import numpy as np
 import pytest
 
-pytest.importorskip(
-    "peft", reason="the training stack (pip install -e .[train]) builds the test adapters"
-)
-
 from tests.test_conversion_lora import ALL_LINEAR, llama_logits, peft_logits
 from tests.tiny_models import random_lora, tiny_gguf
 from tuiapp.conversion import merge_export

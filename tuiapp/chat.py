@@ -104,7 +104,7 @@ class ChatService:
 
     def load_model(self, spec: str | None = None) -> Future[LoadedModel]:
         model = self.resolve_model(spec)
-        future = self.engine.load(model.path)
+        future = self.engine.load(model.path, model.info.sha256)
 
         def on_loaded(f: Future[LoadedModel]) -> None:
             if f.exception() is None:

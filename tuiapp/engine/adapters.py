@@ -15,17 +15,56 @@ from tuiapp.errors import EngineError
 AdapterMix = dict[str, float]  # adapter GGUF path -> scale
 
 
+BASE_SHA256_KEY = "tuiapp.base.sha256"  # written by tuiapp.conversion into every adapter
+
+
 class AdapterSlots:
     """The adapters loaded on one model, and the mix currently set on its context."""
 
     def __init__(self) -> None:
         self.loaded: dict[str, Any] = {}  # path -> llama_adapter_lora pointer
         self.active: AdapterMix = {}
+        self.base_path: str | None = None
+        self.base_sha256: str | None = None
+        self._base_tied: bool | None = None
 
-    def clear(self) -> None:
+    def clear(self, base_path: str | None = None, base_sha256: str | None = None) -> None:
         """Forget everything (the model is being replaced; llama.cpp frees its adapters)."""
         self.loaded.clear()
         self.active = {}
+        self.base_path, self.base_sha256, self._base_tied = base_path, base_sha256, None
+
+    def check(self, path: str) -> None:
+        """Refuse, before llama.cpp sees it, an adapter made for another base, and an
+        embedding LoRA on a tied-embedding base (llama.cpp would abort the whole process)."""
+        from tuiapp.models.gguf_info import open_gguf
+
+        try:
+            reader = open_gguf(path)
+        except Exception as exc:
+            raise EngineError(f"The adapter {Path(path).name} does not fit this model: "
+                              f"not a readable GGUF ({exc})") from exc
+        field = reader.fields.get(BASE_SHA256_KEY)
+        made_for = bytes(field.parts[-1]).decode() if field is not None else None
+        if made_for and self.base_sha256 and made_for != self.base_sha256:
+            raise EngineError(
+                f"The adapter {Path(path).name} was trained for another base model "
+                f"(sha256 {made_for[:12]}…); the loaded model is {self.base_sha256[:12]}…."
+            )
+        names = {t.name for t in reader.tensors}
+        if "token_embd.weight.lora_a" in names and self._tied():
+            raise EngineError(
+                f"The adapter {Path(path).name} changes the embeddings of a model whose output "
+                "layer shares them; llama.cpp cannot apply that. Use a merged export instead."
+            )
+
+    def _tied(self) -> bool:
+        if self._base_tied is None and self.base_path:
+            from tuiapp.models.gguf_info import open_gguf
+
+            names = {t.name for t in open_gguf(self.base_path).tensors}
+            self._base_tied = "output.weight" not in names
+        return bool(self._base_tied)
 
     def load(self, llm: Any, path: str) -> None:
         import llama_cpp
@@ -34,6 +73,7 @@ class AdapterSlots:
             return
         if not Path(path).is_file():
             raise EngineError(f"{path}: no such adapter file")
+        self.check(path)
         pointer = llama_cpp.llama_adapter_lora_init(llm.model, path.encode())
         if not pointer:
             from tuiapp.engine.loader import last_errors

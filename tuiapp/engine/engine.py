@@ -137,16 +137,19 @@ class Engine:
         self._thread.join(timeout=10)
 
     # -- loading ---------------------------------------------------------------------------
-    def load(self, path: str | Path) -> Future[LoadedModel]:
-        """Load (or replace) the model. Resolves to ``LoadedModel``; fails with EngineError."""
-        return self._submit(lambda: self._load(str(path)))
+    def load(self, path: str | Path, sha256: str | None = None) -> Future[LoadedModel]:
+        """Load (or replace) the model. Resolves to ``LoadedModel``; fails with EngineError.
 
-    def _load(self, path: str) -> LoadedModel:
+        ``sha256`` (of the GGUF file) lets adapters made for another base be refused.
+        """
+        return self._submit(lambda: self._load(str(path), sha256))
+
+    def _load(self, path: str, sha256: str | None = None) -> LoadedModel:
         from tuiapp.engine.loader import load_llama, physical_cores
 
         self._llm = None  # free the old model first: two in memory may not fit
         self.model = None
-        self.adapters.clear()
+        self.adapters.clear(path, sha256)
         threads = self.n_threads or physical_cores()
         start = time.perf_counter()
         try:
