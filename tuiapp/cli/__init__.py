@@ -35,7 +35,9 @@ def cli(ctx: click.Context, model: str | None, threads: int | None) -> None:
 
 
 def main() -> None:
-    from tuiapp.cli import chat, history, models  # noqa: F401  (registers the commands)
+    from tuiapp.cli import chat, examples, history, models, prompts  # noqa: F401  (registers them)
+    from tuiapp.cli import eval as eval_commands  # noqa: F401
+    from tuiapp.cli import train as train_commands  # noqa: F401  (+ methods, runs, adapters)
 
     try:
         cli(prog_name="tuiapp")

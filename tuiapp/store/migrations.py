@@ -253,3 +253,57 @@ def m006_eval_runs(db: sqlite_utils.Database) -> None:
         pk=("run_id", "example_id"),
         foreign_keys=[("run_id", "eval_runs", "id")],
     )
+
+
+@migration
+def m007_training_runs_and_adapters(db: sqlite_utils.Database) -> None:
+    # One row per training run, whatever its end; an adapter row only for a finished run,
+    # written in the same transaction that marks the run done.
+    db["runs"].create(
+        {
+            "id": int,
+            "method": str,
+            "options": str,  # JSON: validated method options
+            "training": str,  # JSON: validated training options
+            "model": str,  # registry name or HF directory of the base
+            "base_path": str,
+            "base_sha256": str,  # GGUF sha256 (or a hash of the HF directory's weights)
+            "architecture": str,
+            "source": str,  # examples:SET | conversations:1,2 | file:PATH
+            "dataset_hash": str,
+            "n_train": int,
+            "n_val": int,
+            "out_name": str,  # the adapter name it will register
+            "run_dir": str,
+            "status": str,  # running | done | failed | cancelled
+            "error": str,
+            "metrics": str,  # JSON: final loss, eval loss, tokens/s, truncated rows...
+            "step": int,  # last step reached (resume starts from its checkpoint)
+            "max_steps": int,
+            "pid": int,
+            "adapter": str,  # adapter name once registered
+            "started": str,
+            "finished": str,
+        },
+        pk="id",
+    )
+    db["adapters"].create(
+        {
+            "name": str,
+            "run_id": int,
+            "method": str,
+            "options": str,  # JSON
+            "base_model": str,
+            "base_sha256": str,  # an adapter applies only to this base (DESIGN principle 3)
+            "architecture": str,
+            "dataset_hash": str,
+            "metrics": str,  # JSON
+            "path": str,  # PEFT-format directory
+            "gguf_adapter_export": int,  # 1: can become a GGUF LoRA adapter; 0: merge only
+            "mergeable": int,
+            "created": str,
+        },
+        pk="name",
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["adapters"].create_index(["base_sha256"])

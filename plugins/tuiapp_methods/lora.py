@@ -1,0 +1,26 @@
+"""LoRA: low-rank updates beside the frozen weights; converts to a GGUF LoRA adapter."""
+
+from typing import Any
+
+from tuiapp.hookspecs import hookimpl
+from tuiapp.methods import Capabilities, Method, ModelContext
+from tuiapp_methods.common import LORA_OPTIONS, lora_config
+
+
+def build_config(options: dict[str, Any], model: ModelContext) -> Any:
+    return lora_config(options, model)
+
+
+LORA = Method(
+    name="lora",
+    description="Low-rank adapters on attention/MLP layers; exports as a GGUF LoRA adapter.",
+    build_config=build_config,
+    options=LORA_OPTIONS,
+    capabilities=Capabilities(gguf_adapter_export=True),
+    training_defaults={"learning_rate": 3e-4},
+)
+
+
+@hookimpl
+def register_methods(register):  # type: ignore[no-untyped-def]
+    register(LORA)

@@ -1,0 +1,213 @@
+"""Fine-tuning methods as plugins: entry-point loading, broken plugins, option schemas, CLI.
+
+Fast: nothing here imports torch (the training runs are in test_training.py).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tuiapp import plugins
+from tuiapp.errors import BadInput
+from tuiapp.methods import (
+    Capabilities,
+    Method,
+    MethodRegistry,
+    Option,
+    PluginError,
+    parse_assignments,
+    validate_options,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures_plugin"
+BUILTINS = {"lora", "dora", "ia3", "qlora", "prompt_tuning"}
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry(monkeypatch):
+    monkeypatch.setattr(plugins, "_registry", None)
+    yield
+    plugins._registry = None
+
+
+def with_fixture(monkeypatch, *names: str) -> dict[str, str]:
+    """Put fixture plugin dirs on sys.path here and on PYTHONPATH for subprocesses."""
+    paths = [str(FIXTURES / name) for name in names]
+    for path in paths:
+        monkeypatch.syspath_prepend(path)
+    env = os.environ.copy()
+    env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
+    return env
+
+
+def tuiapp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tuiapp", *args],
+        capture_output=True,
+        text=True,
+        env=env or os.environ.copy(),
+        timeout=60,
+    )
+
+
+def test_builtin_methods_load_through_the_entry_point_group_like_a_third_party():
+    loaded = plugins.load_plugins()
+    registry = plugins.build_registry(loaded)
+    assert set(registry.names()) == BUILTINS, registry.broken
+    assert registry.broken == []
+    for name in BUILTINS:
+        method = registry.get(name)
+        module, dist = loaded.origin[method.plugin]
+        assert dist == "tuiapp-methods" and module.startswith("tuiapp_methods.")
+    caps = {m.name: m.capabilities for m in registry.list()}
+    assert caps["lora"].gguf_adapter_export and caps["qlora"].gguf_adapter_export
+    assert not caps["dora"].gguf_adapter_export and caps["dora"].mergeable
+    assert not caps["ia3"].gguf_adapter_export
+    assert not caps["prompt_tuning"].gguf_adapter_export and not caps["prompt_tuning"].mergeable
+    assert caps["qlora"].needs_cuda and "bitsandbytes" in caps["qlora"].needs_packages
+
+
+def test_lora_options_cover_rslora_and_target_presets():
+    lora = plugins.load_methods().get("lora")
+    assert lora.option("targets").choices == ("attention", "attention+mlp", "all-linear")
+    values = validate_options(lora.options, {"r": "16", "rslora": "yes", "targets": "all-linear"})
+    assert values == {
+        "r": 16,
+        "alpha": 16.0,
+        "dropout": 0.05,
+        "targets": "all-linear",
+        "rslora": True,
+    }
+
+
+def test_builtins_install_under_their_own_import_name_not_a_generic_one():
+    from importlib.metadata import packages_distributions
+
+    installed = packages_distributions()
+    assert installed.get("tuiapp_methods") == ["tuiapp-methods"]
+    assert "plugins" not in installed
+
+
+@pytest.mark.parametrize(
+    "given, fragment",
+    [
+        ({"r": "0"}, "below the minimum 1"),
+        ({"r": "eight"}, "'eight' is not an int"),
+        ({"dropout": "0.95"}, "above the maximum 0.9"),
+        ({"rslora": "maybe"}, "not true or false"),
+        ({"targets": "everything"}, "not one of attention"),
+        ({"rank": "4"}, "Unknown method option: rank"),
+    ],
+)
+def test_bad_option_values_are_refused_with_the_option_named(given, fragment):
+    lora = plugins.load_methods().get("lora")
+    with pytest.raises(BadInput, match=fragment):
+        validate_options(lora.options, given)
+
+
+def test_opt_assignments_parse():
+    assert parse_assignments(["r=16", "learning-rate=1e-3", "init_text=a=b"]) == {
+        "r": "16",
+        "learning_rate": "1e-3",
+        "init_text": "a=b",
+    }
+    with pytest.raises(BadInput, match="key=value"):
+        parse_assignments(["r16"])
+
+
+def _method(name: str, **kwargs) -> Method:
+    return Method(name=name, description="d", build_config=lambda o, m: None, **kwargs)
+
+
+def test_registry_fails_loudly_on_duplicates_bad_names_and_bad_schemas():
+    registry = MethodRegistry()
+    registry.register(_method("one"))
+    with pytest.raises(PluginError, match="already registered"):
+        registry.register(_method("one"))
+    with pytest.raises(PluginError, match="must be lower-case"):
+        registry.register(_method("Bad Name"))
+    with pytest.raises(PluginError, match="default is invalid"):
+        registry.register(_method("two", options=(Option("r", "int", 0, "rank", min=1),)))
+    with pytest.raises(PluginError, match="needs choices"):
+        registry.register(_method("three", options=(Option("c", "choice", "a", "c"),)))
+    # all-or-nothing per plugin: a bad method keeps its siblings out too
+    with pytest.raises(PluginError):
+        registry.register_all([_method("four"), _method("one")], plugin="p")
+    assert registry.names() == ["one"]
+
+
+def test_a_plugin_registered_directly_with_pluggy_goes_through_the_same_path():
+    class Plugin:
+        @plugins.hookspecs.hookimpl
+        def register_methods(self, register):
+            register(_method("direct", capabilities=Capabilities(needs_cuda=True)))
+
+    loaded = plugins.load_plugins()
+    loaded.add(Plugin(), "direct-plugin")
+    registry = plugins.build_registry(loaded)
+    assert registry.get("direct").plugin == "direct-plugin"
+    assert BUILTINS <= set(registry.names())
+
+
+def test_a_plugin_that_fails_to_import_is_listed_as_broken_and_the_rest_works(monkeypatch):
+    env = with_fixture(monkeypatch, "broken", "good")
+    registry = plugins.load_methods(refresh=True)
+    assert BUILTINS | {"tiny_lora", "fails_to_load"} == set(registry.names())
+    [broken] = registry.broken
+    assert broken.name == "broken" and broken.distribution == "tuiapp-broken-plugin"
+    assert "ImportError" in broken.error and "imaginary-accelerator" in broken.error
+    with pytest.raises(BadInput, match="some plugins are broken"):
+        registry.get("nope")
+
+    listed = tuiapp("methods", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "tiny_lora" in listed.stdout and "lora" in listed.stdout
+    assert "BROKEN broken" in listed.stderr and "imaginary-accelerator" in listed.stderr
+    data = json.loads(tuiapp("methods", "list", "--json", env=env).stdout)
+    assert data["broken"][0]["name"] == "broken"
+    assert {m["name"] for m in data["methods"]} >= BUILTINS | {"tiny_lora"}
+
+
+def test_a_plugin_whose_hook_raises_is_broken_alone(monkeypatch):
+    class Faulty:
+        @plugins.hookspecs.hookimpl
+        def register_methods(self, register):
+            register(_method("half"))
+            raise RuntimeError("registration exploded")
+
+    loaded = plugins.load_plugins()
+    loaded.add(Faulty(), "faulty")
+    registry = plugins.build_registry(loaded)
+    assert "half" not in registry and BUILTINS <= set(registry.names())
+    assert registry.broken[0].error == "RuntimeError: registration exploded"
+
+
+def test_methods_show_json_has_the_form_schema():
+    result = tuiapp("methods", "show", "prompt_tuning", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["capabilities"]["mergeable"] is False
+    names = [o["name"] for o in data["options"]]
+    assert names == ["num_virtual_tokens", "init_text"]
+    lr = next(o for o in data["training_options"] if o["name"] == "learning_rate")
+    assert lr["default"] == 3e-2  # the method's own default replaces the shared one
+    missing = tuiapp("methods", "show", "nope")
+    assert missing.returncode == 2 and "Unknown method 'nope'" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_listing_methods_and_planning_imports_no_ml_library(tmp_path):
+    code = (
+        "import sys, tuiapp.cli, tuiapp.cli.train, tuiapp.training, tuiapp.adapters\n"
+        "from tuiapp.plugins import load_methods\n"
+        "load_methods()\n"
+        "print([m for m in ('torch', 'transformers', 'peft', 'accelerate') if m in sys.modules])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]", result.stderr

@@ -1,0 +1,248 @@
+"""Training runs and the adapters they produce, as stored in SQLite.
+
+A run row exists from the moment a training starts; its status ends as ``done``, ``failed`` or
+``cancelled``. An adapter row is written only for a finished run, in the same transaction that
+marks the run done (``finish_run``): a failed or cancelled run never leaves a half-registered
+adapter.
+"""
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from tuiapp.errors import BadInput, NotFound
+from tuiapp.paths import data_dir
+from tuiapp.store import db_lock
+
+_JSON = ("options", "training", "metrics")
+ADAPTER_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-_."
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def adapters_dir() -> Path:
+    path = data_dir() / "adapters"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def runs_dir() -> Path:
+    path = data_dir() / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass
+class Run:
+    method: str
+    model: str
+    base_path: str
+    base_sha256: str
+    architecture: str
+    source: str
+    out_name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    dataset_hash: str = ""
+    n_train: int = 0
+    n_val: int = 0
+    run_dir: str = ""
+    status: str = "running"  # running | done | failed | cancelled
+    error: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    step: int = 0
+    max_steps: int | None = None
+    pid: int | None = None
+    adapter: str | None = None
+    started: str = ""
+    finished: str | None = None
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Adapter:
+    name: str
+    run_id: int
+    method: str
+    base_model: str
+    base_sha256: str
+    architecture: str
+    path: str
+    options: dict[str, Any] = field(default_factory=dict)
+    dataset_hash: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    gguf_adapter_export: bool = False
+    mergeable: bool = True
+    created: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_adapter_name(name: str) -> str:
+    name = name.strip()
+    if not name or name[0] in "-." or any(c not in ADAPTER_NAME_CHARS for c in name.lower()):
+        raise BadInput(f"'{name}' cannot be an adapter name: use letters, digits, '-', '_', '.'")
+    return name
+
+
+class AdapterStore:
+    """Reads and writes of ``runs`` and ``adapters``. Thread-safe: one lock per connection."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self.lock = db_lock(db)
+
+    # -- runs ------------------------------------------------------------------------------
+    def create_run(self, run: Run) -> Run:
+        row = _encode(run.to_dict())
+        row.pop("id")
+        row["started"] = run.started or now()
+        with self.lock, self.db.conn:
+            pk = self.db["runs"].insert(row).last_pk
+        return self.get_run(pk)
+
+    def get_run(self, run_id: int) -> Run:
+        with self.lock:
+            rows = list(self.db["runs"].rows_where("id = ?", [run_id]))
+        if not rows:
+            raise NotFound(f"No training run with id {run_id}. See `tuiapp runs list`.")
+        return self._reconcile(Run(**_decode(rows[0])))
+
+    def list_runs(self, limit: int | None = None) -> list[Run]:
+        with self.lock:
+            rows = list(self.db["runs"].rows_where(order_by="id desc", limit=limit))
+        return [self._reconcile(Run(**_decode(r))) for r in rows]
+
+    def _reconcile(self, run: Run) -> Run:
+        """A run still marked running whose process is gone (killed, machine rebooted) failed."""
+        if run.status == "running" and run.pid and not pid_alive(run.pid) and run.id is not None:
+            return self.end_run(
+                run.id,
+                "failed",
+                "The training process ended without a word "
+                "(killed?); resume it to continue from its last checkpoint.",
+            )
+        return run
+
+    def update_run(self, run_id: int, **changes: Any) -> Run:
+        with self.lock, self.db.conn:
+            self.db["runs"].update(run_id, _encode(changes))
+        return self.get_run(run_id)
+
+    def end_run(self, run_id: int, status: str, error: str | None = None, **changes: Any) -> Run:
+        """Mark a run failed or cancelled (nothing else is registered)."""
+        return self.update_run(run_id, status=status, error=error, finished=now(), **changes)
+
+    def finish_run(self, run_id: int, staged: Path, adapter: Adapter, **changes: Any) -> Adapter:
+        """Move the staged adapter directory into place and register it with the run, at once.
+
+        The rename happens first (atomic on one file system); if the database write then
+        fails, the directory is removed again, so either both exist or neither does.
+        """
+        final = Path(adapter.path)
+        if final.exists():
+            raise BadInput(f"An adapter directory already exists at {final}.")
+        os.replace(staged, final)
+        row = _encode(adapter.to_dict())
+        row["created"] = adapter.created or now()
+        try:
+            with self.lock, self.db.conn:
+                self.db["adapters"].insert(row)
+                self.db["runs"].update(
+                    run_id,
+                    _encode(
+                        {
+                            "status": "done",
+                            "error": None,
+                            "adapter": adapter.name,
+                            "finished": now(),
+                            **changes,
+                        }
+                    ),
+                )
+        except BaseException:
+            shutil.rmtree(final, ignore_errors=True)
+            raise
+        return self.get_adapter(adapter.name)
+
+    # -- adapters --------------------------------------------------------------------------
+    def get_adapter(self, name: str) -> Adapter:
+        with self.lock:
+            rows = list(self.db["adapters"].rows_where("name = ?", [name]))
+        if not rows:
+            raise NotFound(f"No adapter named '{name}'. See `tuiapp adapters list`.")
+        return _adapter(rows[0])
+
+    def adapter_exists(self, name: str) -> bool:
+        with self.lock:
+            return self.db["adapters"].count_where("name = ?", [name]) > 0
+
+    def list_adapters(self, base_sha256: str | None = None) -> list[Adapter]:
+        where, args = ("base_sha256 = ?", [base_sha256]) if base_sha256 else (None, [])
+        with self.lock:
+            rows = list(self.db["adapters"].rows_where(where, args, order_by="created desc"))
+        return [_adapter(r) for r in rows]
+
+    def name_taken(self, name: str) -> str | None:
+        """Why ``name`` cannot be a new adapter's name, or None when it is free."""
+        if self.adapter_exists(name) or (adapters_dir() / name).exists():
+            return f"An adapter named '{name}' already exists"
+        with self.lock:
+            rows = list(
+                self.db["runs"].rows_where(
+                    "out_name = ? AND status != 'done'", [name], select="id, status"
+                )
+            )
+        if rows:
+            return f"Run {rows[0]['id']} ({rows[0]['status']}) will register '{name}'"
+        return None
+
+    def unique_adapter_name(self, stem: str) -> str:
+        """``stem``, or ``stem-2``, ``stem-3``... whichever is free (DB, disk, pending runs)."""
+        stem = "".join(c if c.lower() in ADAPTER_NAME_CHARS else "-" for c in stem).strip("-.")
+        stem = stem or "adapter"
+        name, n = stem, 2
+        while self.name_taken(name):
+            name, n = f"{stem}-{n}", n + 1
+        return name
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped by its parent) is not running
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _encode(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: json.dumps(v, sort_keys=True) if k in _JSON else v for k, v in data.items()}
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: json.loads(v or "{}") if k in _JSON else v for k, v in row.items()}
+
+
+def _adapter(row: dict[str, Any]) -> Adapter:
+    data = _decode(row)
+    data["gguf_adapter_export"] = bool(data["gguf_adapter_export"])
+    data["mergeable"] = bool(data["mergeable"])
+    return Adapter(**data)

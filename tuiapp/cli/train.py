@@ -1,0 +1,164 @@
+"""``tuiapp train``: train an adapter on the model you chat with, with live progress."""
+
+import shlex
+import signal
+import sys
+from typing import Any
+
+import click
+
+from tuiapp.cli import cli
+from tuiapp.cli.output import json_option, print_json
+from tuiapp.errors import BadInput, TuiappError
+
+
+class TrainingFailed(TuiappError):
+    exit_code = 1
+
+
+class TrainingCancelled(TuiappError):
+    exit_code = 130
+
+
+@cli.command()
+@click.option("--method", required=True, help="Fine-tuning method (see `tuiapp methods list`).")
+@click.option("--examples", "set_name", default=None, help="Train on a prompt-library example set.")
+@click.option("--conversations", default=None, help="Train on chat conversations: ids, e.g. 3,7.")
+@click.option(
+    "--data",
+    "data_file",
+    default=None,
+    help="Train on a JSONL file (Alpaca, OpenAI messages or prompt/completion).",
+)
+@click.option(
+    "-m",
+    "--model",
+    default=None,
+    help="Base: registry name, GGUF path, HF model directory or 'default'.",
+)
+@click.option(
+    "--opt",
+    "opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A method or training option; repeat it (see `tuiapp methods show NAME`).",
+)
+@click.option("--out", "out_name", default=None, help="Name of the adapter to register.")
+@click.option(
+    "--shots",
+    type=int,
+    default=0,
+    show_default=True,
+    help="--examples only: few-shot rows in each training prompt, as at inference.",
+)
+@click.option(
+    "--selector",
+    default="fixed",
+    show_default=True,
+    help="--examples only: how the few-shot rows are chosen.",
+)
+@click.option(
+    "--prepare-only",
+    is_flag=True,
+    help="Check and prepare the run, print how to "
+    "launch it (e.g. with `accelerate launch` on several GPUs), do not start it.",
+)
+@json_option
+def train(
+    method: str,
+    set_name: str | None,
+    conversations: str | None,
+    data_file: str | None,
+    model: str | None,
+    opts: tuple[str, ...],
+    out_name: str | None,
+    shots: int,
+    selector: str,
+    prepare_only: bool,
+    as_json: bool,
+) -> None:
+    """Train an adapter and register it; progress on stdout (JSON lines with --json).
+
+    Ctrl-C cancels cleanly: the current step ends, a checkpoint is written, and
+    `tuiapp runs resume ID` continues later.
+    """
+    from tuiapp.methods import parse_assignments
+    from tuiapp.training import DataSource, TrainRequest, plan_training
+    from tuiapp.training.jobs import TrainingJob
+
+    chosen = [x for x in (set_name, conversations, data_file) if x is not None]
+    if len(chosen) != 1:
+        raise BadInput("Give exactly one of --examples SET, --conversations IDS or --data FILE.")
+    if set_name is not None:
+        source = DataSource.examples(set_name, shots, selector)
+    elif conversations is not None:
+        source = DataSource.conversations(_ids(conversations))
+    else:
+        source = DataSource.file(data_file or "")
+    request = TrainRequest(method, source, model, parse_assignments(opts), out_name)
+    config = plan_training(request)
+    if prepare_only:
+        command = f"accelerate launch -m tuiapp.training --config {config.run_dir}/run.json"
+        if as_json:
+            print_json({"run_id": config.run_id, "run_dir": config.run_dir, "command": command})
+        else:
+            click.echo(
+                f"Prepared run {config.run_id} in {config.run_dir}.\n"
+                f"Start it with:  tuiapp runs resume {config.run_id}\n"
+                f"or on several GPUs:  {command}"
+            )
+        return
+    follow(TrainingJob.spawn(config), as_json)
+
+
+def follow(job: Any, as_json: bool) -> None:
+    """Print a job's events until it ends; Ctrl-C cancels (twice: stops at once)."""
+    from tuiapp.training.events import describe
+
+    presses = 0
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            job.cancel()
+            click.echo(
+                "Cancelling: finishing the current step and writing a checkpoint "
+                "(Ctrl-C again to stop at once).",
+                err=True,
+            )
+        else:
+            job.kill()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        for event in job.events():
+            if as_json:
+                click.echo(_json_line(event))
+            elif event["event"] not in ("failed", "cancelled"):
+                click.echo(describe(event))
+            sys.stdout.flush()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    end = job.result or {}
+    if end.get("event") == "failed":
+        raise TrainingFailed(f"Training run {job.run_id} failed: {describe(end)}")
+    if end.get("event") == "cancelled":
+        raise TrainingCancelled(describe(end))
+
+
+def _ids(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.replace(" ", ",").split(",") if part]
+    except ValueError:
+        raise BadInput(f"--conversations expects ids like 3,7 (got {shlex.quote(text)})") from None
+
+
+def _json_line(event: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(event, default=str)
+
+
+# The other training nouns register with the group when `train` does (one import in cli.main).
+from tuiapp.cli import adapters, methods, runs  # noqa: E402, F401

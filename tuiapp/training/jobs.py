@@ -1,0 +1,155 @@
+"""The parent side of training: start the child, read its events, cancel, resume.
+
+Typical use (CLI, or a Textual thread worker)::
+
+    job = start_training(TrainRequest("lora", DataSource.file("data.jsonl")))
+    for event in job.events():      # blocks; one dict per event, the last one terminal
+        ...                         # from a worker thread: app.call_from_thread(update, event)
+    job.cancel()                    # from any thread: the child checkpoints and stops
+
+Nothing in this module imports torch, transformers or peft.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tuiapp.adapters import AdapterStore, pid_alive
+from tuiapp.errors import BadInput
+from tuiapp.paths import data_dir
+from tuiapp.store import open_db
+from tuiapp.training.config import RunConfig
+from tuiapp.training.events import TERMINAL, make, parse
+from tuiapp.training.plan import TrainRequest, plan_training
+
+
+def start_training(request: TrainRequest, db: Any = None) -> "TrainingJob":
+    """Plan the run and start its child process."""
+    return TrainingJob.spawn(plan_training(request, db), db)
+
+
+def resume_training(run_id: int, db: Any = None) -> "TrainingJob":
+    """Continue a cancelled or failed run from its last checkpoint (or from the start)."""
+    store = AdapterStore(db if db is not None else open_db())
+    run = store.get_run(run_id)
+    if run.status == "done":
+        raise BadInput(f"Run {run_id} already finished: adapter '{run.adapter}'.")
+    if run.status == "running" and run.pid and pid_alive(run.pid):
+        raise BadInput(f"Run {run_id} is still running (process {run.pid}).")
+    config = RunConfig.load(Path(run.run_dir) / "run.json")
+    config.resume = True
+    return TrainingJob.spawn(config, store.db)
+
+
+def run_events(run_id: int, db: Any = None) -> list[dict[str, Any]]:
+    """Every event a run wrote so far (to show a run started elsewhere, or a finished one)."""
+    run = AdapterStore(db if db is not None else open_db()).get_run(run_id)
+    path = Path(run.run_dir) / "events.jsonl"
+    if not run.run_dir or not path.is_file():
+        return []
+    return [e for e in map(parse, path.read_text().splitlines()) if e is not None]
+
+
+class TrainingJob:
+    """A running child. ``events()`` is read by one thread; ``cancel()`` may come from any."""
+
+    def __init__(self, config: RunConfig, process: subprocess.Popen[str], db: Any) -> None:
+        self.config = config
+        self.run_id = config.run_id
+        self.process = process
+        self.store = AdapterStore(db if db is not None else open_db())
+        self.result: dict[str, Any] | None = None  # the terminal event, once seen
+        self._cancelled = threading.Event()
+
+    @classmethod
+    def spawn(cls, config: RunConfig, db: Any = None) -> "TrainingJob":
+        run_dir = Path(config.run_dir)
+        cmd = [sys.executable, "-m", "tuiapp.training", "--config", str(run_dir / "run.json")]
+        if config.resume:
+            cmd.append("--resume")
+        env = os.environ | {
+            "TUIAPP_HOME": str(data_dir()),  # the same data dir, however the parent found it
+            "PYTHONUNBUFFERED": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "HF_HUB_OFFLINE": "1",  # everything is local: never wait on a network
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            # Training shares the cores with the chat's llama.cpp threads (and anything else):
+            # OpenMP threads that spin while waiting collapse throughput when cores are
+            # oversubscribed (measured 5-8x slower per step on 2 busy cores); passive waiting
+            # does not.
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+        }
+        with (run_dir / "train.log").open("a") as log:
+            # Own session: a Ctrl-C meant for the TUI does not reach the child; cancel() does.
+            process = subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                env=env,
+                start_new_session=True,
+                bufsize=1,
+            )
+        job = cls(config, process, db)
+        job.store.update_run(
+            config.run_id, status="running", pid=process.pid, error=None, finished=None
+        )
+        return job
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Events as the child writes them; ends with exactly one terminal event."""
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            event = parse(line)
+            if event is None:
+                continue
+            if event["event"] in TERMINAL:
+                self.result = event
+            yield event
+        code = self.process.wait()
+        if self.result is None:  # killed, or crashed before it could say so
+            self.result = self._lost(code)
+            yield self.result
+
+    def _lost(self, code: int) -> dict[str, Any]:
+        log = Path(self.config.run_dir) / "train.log"
+        run = self.store.get_run(self.run_id)  # marks a run still "running" as failed
+        if self._cancelled.is_set():  # kill() after cancel(): stopped without a new checkpoint
+            if run.status in ("running", "failed"):
+                self.store.end_run(self.run_id, "cancelled", "Stopped at once by the user.")
+            return make(
+                "cancelled",
+                self.run_id,
+                step=run.step,
+                checkpoint=None,
+                message=f"Stopped at step {run.step} without a new checkpoint; "
+                f"`tuiapp runs resume {self.run_id}` continues from the last one.",
+            )
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+        why = f"the training process ended unexpectedly (exit status {code})"
+        error = f"{why}: {tail[0]}" if tail else why
+        self.store.end_run(self.run_id, "failed", error)
+        return make("failed", self.run_id, error=error, hint=f"see {log}", log=str(log))
+
+    def cancel(self) -> None:
+        """Ask the child to checkpoint and stop (it finishes the current step first)."""
+        self._cancelled.set()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Stop at once, without a checkpoint (the run is recorded as failed)."""
+        if self.process.poll() is None:
+            self.process.kill()
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.process.wait(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
