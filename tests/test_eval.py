@@ -133,7 +133,8 @@ def test_few_shot_eval_end_to_end(engine, library):
         progress=lambda done, total, eta: seen.append((done, total, eta)),
     )
     assert run.status == "done" and run.n_scored == run.n_rows == 6
-    assert [d for d, _, _ in seen] == [1, 2, 3, 4, 5, 6] and seen[-1][2] == 0
+    assert [d for d, _, _ in seen] == [0, 1, 2, 3, 4, 5, 6] and seen[-1][2] == 0
+    assert seen[0] == (0, 6, None)  # the bar shows before the first row is scored
     assert run.label_accuracy is not None and run.label_accuracy >= 4 / 6
     assert run.exact is not None and 0 < run.prompt_tokens_per_query < 400
     assert run.model_sha256 == "f" * 64 and run.template_version == template.version
