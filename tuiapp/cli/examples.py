@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from tuiapp.cli import cli
-from tuiapp.cli.output import json_option, print_json, print_table
+from tuiapp.cli.output import emit_export, json_option, print_json, print_table
 from tuiapp.library.examples import SPLITS, ExampleStore
 from tuiapp.library.io import FORMATS, detect_format, export_examples, import_examples
 from tuiapp.library.seed import open_library
@@ -93,15 +93,8 @@ def export(set_name: str, output: Path | None, fmt: str | None, as_json: bool) -
     """Write a set's rows as JSONL (default), CSV or YAML (stdout, or -o FILE)."""
     fmt = detect_format(output, fmt) if output and not fmt else fmt or "jsonl"
     text = export_examples(open_library(), set_name, fmt)
-    if output:
-        output.write_text(text, encoding="utf-8")
-    if as_json:
-        print_json({"set": set_name, "format": fmt, "path": output and str(output),
-                    **({} if output else {"content": text})})
-    elif output:
-        click.echo(f"Wrote {output}", err=True)
-    else:
-        click.echo(text, nl=False)
+    emit_export(text, output, as_json,
+                {"set": set_name, "format": fmt, **({} if output else {"content": text})})
 
 
 @examples.command()

@@ -1,6 +1,7 @@
 """Small output helpers shared by the CLI commands."""
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -22,3 +23,15 @@ def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for r in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+def emit_export(text: str, output: Path | None, as_json: bool, record: dict[str, Any]) -> None:
+    """Write an export to ``output`` (or stdout); with --json print ``record`` and the path."""
+    if output:
+        output.write_text(text, encoding="utf-8")
+    if as_json:
+        print_json(record | {"path": output and str(output)})
+    elif output:
+        click.echo(f"Wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)

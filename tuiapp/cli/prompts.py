@@ -7,7 +7,7 @@ import click
 import yaml
 
 from tuiapp.cli import cli
-from tuiapp.cli.output import json_option, print_json, print_table
+from tuiapp.cli.output import emit_export, json_option, print_json, print_table
 from tuiapp.errors import BadInput
 from tuiapp.library.records import Template
 from tuiapp.library.seed import open_library
@@ -211,15 +211,7 @@ def export(name: str, version: int | None, output: Path | None, as_json: bool) -
     """Write a template as YAML (stdout, or -o FILE)."""
     t = _store().get(name, version)
     text = to_yaml(t)
-    if output:
-        output.write_text(text, encoding="utf-8")
-    if as_json:
-        print_json({"template": name, "version": t.version, "path": output and str(output),
-                    "yaml": text})
-    elif output:
-        click.echo(f"Wrote {output}", err=True)
-    else:
-        click.echo(text, nl=False)
+    emit_export(text, output, as_json, {"template": name, "version": t.version, "yaml": text})
 
 
 @prompts.command()
