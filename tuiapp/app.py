@@ -50,6 +50,7 @@ COMMAND_TITLES = {
     "save_example": "Save exchange as example",
     "examples": "Example sets",
     "evaluate": "Evaluate",
+    "train": "Train an adapter",
 }
 
 
@@ -70,6 +71,7 @@ class TuiApp(App[None]):
         Binding("f1", "help", "Help", tooltip="Show every key"),
         Binding("f3", "examples", "Examples", show=False, tooltip="Edit the example sets"),
         Binding("f4", "evaluate", "Evaluate", show=False, tooltip="Zero- vs few-shot scores"),
+        Binding("f5", "train", "Train", show=False, tooltip="Train an adapter, see runs"),
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False, tooltip="Quit tuiapp"),
     ]
 
@@ -212,7 +214,8 @@ class TuiApp(App[None]):
 
     # -- dialogs --------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("models", "settings", "help", "examples", "evaluate"):  # not over a dialog
+        dialogs = ("models", "settings", "help", "examples", "evaluate", "train")
+        if action in dialogs:  # not over a dialog
             return isinstance(self.screen, ChatScreen)
         return True
 
@@ -242,6 +245,12 @@ class TuiApp(App[None]):
         from tuiapp.screens.eval import EvalScreen
 
         self.push_screen(EvalScreen(self.db, self.service))
+
+    def action_train(self) -> None:
+        from tuiapp.screens.train import TrainScreen
+
+        active = self.service.active
+        self.push_screen(TrainScreen(self.db, active.name if active else None))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_help()))
