@@ -60,22 +60,8 @@ def export_adapter(
         architecture=architecture,
         base_sha256=base_sha256,
     )
-    checked = None
-    if parity:
-        checked = check_parity(
-            base_gguf,
-            adapter_dir,
-            result.path,
-            prompts=prompts,
-            reference=reference,
-            n_threads=n_threads,
-            base_sha256=base_sha256,
-            progress=_scaled(report, 0.1, 1.0),
-        )
-    report("Done", 1.0)
-    return Export(
-        "adapter", result.path, result.to_dict(), None if checked is None else checked.to_dict()
-    )
+    checks = _ParityArgs(parity, prompts, reference, n_threads, base_sha256)
+    return _checked("adapter", result, adapter_dir, base_gguf, checks, _scaled(report, 0.1, 1.0))
 
 
 def export_merged(
@@ -103,23 +89,37 @@ def export_merged(
         n_threads=n_threads,
         progress=_scaled(report, 0.0, 0.5),
     )
-    checked = None
-    if parity:
-        checked = check_parity(
+    checks = _ParityArgs(parity, prompts, reference, n_threads, base_sha256)
+    return _checked("merged", result, adapter_dir, base_gguf, checks, _scaled(report, 0.5, 1.0))
+
+
+@dataclass
+class _ParityArgs:
+    enabled: bool
+    prompts: Sequence[str]
+    reference: Any
+    n_threads: int | None
+    base_sha256: str | None
+
+
+def _checked(kind: str, result: Any, adapter_dir: str | Path, base_gguf: str | Path,
+             checks: _ParityArgs, progress: Progress) -> Export:
+    """The parity check of a finished conversion (unless disabled), packed as an ``Export``."""
+    report = None
+    if checks.enabled:
+        report = check_parity(
             base_gguf,
             adapter_dir,
             result.path,
-            merged=True,
-            prompts=prompts,
-            reference=reference,
-            n_threads=n_threads,
-            base_sha256=base_sha256,
-            progress=_scaled(report, 0.5, 1.0),
-        )
-    report("Done", 1.0)
-    return Export(
-        "merged", result.path, result.to_dict(), None if checked is None else checked.to_dict()
-    )
+            merged=kind == "merged",
+            prompts=checks.prompts,
+            reference=checks.reference,
+            n_threads=checks.n_threads,
+            base_sha256=checks.base_sha256,
+            progress=progress,
+        ).to_dict()
+    progress("Done", 1.0)
+    return Export(kind, result.path, result.to_dict(), report)
 
 
 def _scaled(report: Progress, low: float, high: float) -> Progress:

@@ -24,9 +24,9 @@ from tuiapp.library.evaluate import EvalOptions, EvalStore, run_eval
 from tuiapp.library.examples import SPLITS, ExampleStore
 from tuiapp.library.records import EvalRun, ExampleSet
 from tuiapp.library.seed import open_library
-from tuiapp.library.selectors import selector_names
 from tuiapp.library.templates import TemplateStore
 from tuiapp.widgets.run_table import RunTable
+from tuiapp.widgets.shots_fields import shots_fields
 
 RECENT_RUNS = 100
 
@@ -101,15 +101,7 @@ class EvalScreen(Screen[None]):
                     allow_blank=False,
                     id="mode",
                 )
-                yield Label("shots", classes="field-name")
-                yield Input("4", id="shots", type="integer", select_on_focus=True)
-                yield Label("selector", classes="field-name")
-                yield Select(
-                    [(n, n) for n in selector_names()],
-                    value="fixed",
-                    allow_blank=False,
-                    id="selector",
-                )
+                yield from shots_fields(4)
                 yield Label("limit", classes="field-name")
                 yield Input("", placeholder="all rows", id="limit", type="integer")
             with Horizontal(classes="buttons", id="eval-buttons"):

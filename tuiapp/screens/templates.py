@@ -26,11 +26,11 @@ from tuiapp.library.examples import ExampleStore
 from tuiapp.library.records import ExampleSet, Template
 from tuiapp.library.render import variables_of
 from tuiapp.library.seed import open_library
-from tuiapp.library.selectors import selector_names
 from tuiapp.library.templates import TemplateStore
 from tuiapp.screens.prompt_preview import FilledTemplate, PromptPreviewScreen, assemble, describe
 from tuiapp.store.history import Message as StoredMessage
 from tuiapp.widgets.example_table import clip
+from tuiapp.widgets.shots_fields import shots_fields
 
 TITLE_CHARS = 40
 
@@ -198,15 +198,7 @@ class TemplateFormScreen(ModalScreen[FilledTemplate | None]):
                     )
             if self.sets:
                 with Grid(id="shots-row"):
-                    yield Label("shots", classes="field-name")
-                    yield Input("0", id="shots", type="integer", select_on_focus=True)
-                    yield Label("selector", classes="field-name")
-                    yield Select(
-                        [(n, n) for n in selector_names()],
-                        value="fixed",
-                        allow_blank=False,
-                        id="selector",
-                    )
+                    yield from shots_fields(0)
                     yield Label("examples", classes="field-name")
                     yield Select(
                         [(s.name, s.name) for s in self.sets],
