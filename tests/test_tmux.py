@@ -18,8 +18,22 @@ class Terminal:
     def __init__(self, command: str, width: int = 120, height: int = 35) -> None:
         # A private tmux server per test, so nothing else running tmux can interfere.
         self.tmux = ["tmux", "-L", f"tuiapp-test-{os.getpid()}-{time.monotonic_ns()}"]
-        subprocess.run([*self.tmux, "new-session", "-d", "-s", "app", "-x", str(width),
-                        "-y", str(height), command], check=True)
+        # The pane first holds an idle shell; the app starts only once the pane has its final
+        # size. Started directly, a loaded machine can run the app while tmux still has the pane
+        # at 80x24 and the resize signal arrives before the app listens for it (seen in CI).
+        size = ["-x", str(width), "-y", str(height)]
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", "app", *size, "sleep 600"],
+                       check=True)
+        subprocess.run([*self.tmux, "set-option", "-g", "default-size", f"{width}x{height}"],
+                       check=True)
+        subprocess.run([*self.tmux, "resize-window", "-t", "app", *size], check=True)
+        shown = subprocess.run([*self.tmux, "display-message", "-p", "-t", "app",
+                                "#{pane_width}x#{pane_height}"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        assert shown == f"{width}x{height}", shown
+        # COLUMNS/LINES in the environment would override the real size of the terminal.
+        command = f"exec env -u COLUMNS -u LINES {command}"
+        subprocess.run([*self.tmux, "respawn-pane", "-k", "-t", "app", command], check=True)
 
     def screen(self) -> str:
         return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", "app"],
@@ -49,9 +63,9 @@ def test_chat_in_a_real_terminal(home_with_model):
         term.send("-l", "Name three colours of the rainbow.")
         term.send("Enter")
         # The reply streams in; when it ends the status bar adds its time to first token.
-        term.wait_for(lambda s: "first token" in s, timeout=120)
-        screen = term.screen()
-        assert "Name three colours" in screen  # the sidebar titles the conversation with it
+        # The sidebar titles the conversation with the question.
+        screen = term.wait_for(lambda s: "first token" in s and "Name three colours" in s,
+                               timeout=120)
         term.send("C-q")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and "app" in term.screen():

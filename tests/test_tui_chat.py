@@ -83,6 +83,7 @@ async def test_reply_streams_with_live_speed_and_is_stored(
         await until(pilot, lambda: "Preparing the embedded model" in app.model_status)
         await pilot.press(*"hi", "enter")
         assert notes == [("warning", "The model is still loading: try again in a moment.")]
+        assert app.chat.query_one(ChatInput).text == "hi"  # the refused message is kept
         gate.set()
         await wait_ready(pilot)
         assert app.chat.status.model_text == "gemma-3-270m · Q4_K_M · ready"

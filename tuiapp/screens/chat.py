@@ -191,15 +191,19 @@ class ChatScreen(Screen[None]):
     @on(ChatInput.Submitted)
     async def _submitted(self, event: ChatInput.Submitted) -> None:
         text = event.text.strip()
-        if not text or not self._can_generate():
+        if not self._can_generate():
+            event.chat_input.give_back(event.text)
             return
         active = self.service.active
         assert active is not None
         with self.guard("Send"):
             if self.conversation_id is None:
-                conv = self.service.history.new_conversation(model=active.name)
+                try:
+                    conv = self.service.history.new_conversation(model=active.name)
+                except TuiappError:
+                    event.chat_input.give_back(event.text)
+                    raise
                 self.conversation_id = conv.id
-            event.chat_input.clear()
             await self.messages.add("user", text)
             conversation_id, params = self.conversation_id, self.tui.params
             await self.messages.stream(
