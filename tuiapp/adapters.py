@@ -18,9 +18,9 @@ import sqlite_utils
 
 from tuiapp.errors import BadInput, NotFound
 from tuiapp.paths import data_dir
-from tuiapp.store import db_lock
+from tuiapp.store import db_lock, transaction
 
-_JSON = ("options", "training", "metrics")
+_JSON = ("options", "training", "metrics", "exports")
 ADAPTER_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-_."
 
 
@@ -85,6 +85,19 @@ class Adapter:
     gguf_adapter_export: bool = False
     mergeable: bool = True
     created: str = ""
+    # Conversions of this adapter: "adapter" (GGUF LoRA adapter) and "merged-<QUANT>" (full
+    # GGUF), each ``Export.to_dict()`` plus ``created``: path, conversion figures, parity report.
+    exports: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gguf(self) -> str | None:
+        """The GGUF adapter file the engine loads, once converted (and still on disk)."""
+        export = self.exports.get("adapter")
+        return export["path"] if export and Path(export["path"]).is_file() else None
+
+    @property
+    def exports_dir(self) -> Path:
+        return Path(self.path) / "exports"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,7 +122,7 @@ class AdapterStore:
         row = _encode(run.to_dict())
         row.pop("id")
         row["started"] = run.started or now()
-        with self.lock, self.db.conn:
+        with transaction(self.db):
             pk = self.db["runs"].insert(row).last_pk
         return self.get_run(pk)
 
@@ -137,7 +150,7 @@ class AdapterStore:
         return run
 
     def update_run(self, run_id: int, **changes: Any) -> Run:
-        with self.lock, self.db.conn:
+        with transaction(self.db):
             self.db["runs"].update(run_id, _encode(changes))
         return self.get_run(run_id)
 
@@ -158,7 +171,7 @@ class AdapterStore:
         row = _encode(adapter.to_dict())
         row["created"] = adapter.created or now()
         try:
-            with self.lock, self.db.conn:
+            with transaction(self.db):
                 self.db["adapters"].insert(row)
                 self.db["runs"].update(
                     run_id,
@@ -184,6 +197,33 @@ class AdapterStore:
         if not rows:
             raise NotFound(f"No adapter named '{name}'. See `tuiapp adapters list`.")
         return _adapter(rows[0])
+
+    def record_export(self, name: str, key: str, export: dict[str, Any]) -> Adapter:
+        """Keep a finished conversion (``Export.to_dict()``) on the adapter's record."""
+        with transaction(self.db):
+            adapter = self.get_adapter(name)
+            exports = adapter.exports | {key: export | {"created": now()}}
+            self.db["adapters"].update(name, {"exports": json.dumps(exports, sort_keys=True)})
+        return self.get_adapter(name)
+
+    def delete_adapter(self, name: str) -> Path:
+        """Unregister an adapter and move its folder to the trash (nothing is destroyed).
+
+        Conversations that used it lose it from their mix; evaluation runs keep its name.
+        Returns where the files went.
+        """
+        adapter = self.get_adapter(name)
+        trash = data_dir() / "trash" / "adapters"
+        trash.mkdir(parents=True, exist_ok=True)
+        target = trash / f"{name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
+        with transaction(self.db):
+            for row in self.db["conversations"].rows_where("adapters like ?", [f'%"{name}"%']):
+                mix = [a for a in json.loads(row["adapters"]) if a.get("name") != name]
+                self.db["conversations"].update(row["id"], {"adapters": json.dumps(mix)})
+            self.db["adapters"].delete(name)
+            if Path(adapter.path).exists():
+                os.replace(adapter.path, target)  # inside the transaction: fails -> rollback
+        return target
 
     def adapter_exists(self, name: str) -> bool:
         with self.lock:

@@ -9,15 +9,31 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tuiapp.engine.engine import Completion, Engine, LoadedModel, Stream
 from tuiapp.engine.formats import PromptFormat, Turn, format_for
 from tuiapp.engine.sampling import SamplingParams
-from tuiapp.errors import EngineError
+from tuiapp.errors import BadInput, EngineError
 from tuiapp.models import GGUFInfo, ModelRegistry, read_gguf_info
-from tuiapp.store.history import History, Message
+from tuiapp.store.history import Conversation, History, Message
 
 TITLE_CHARS = 48
+SCALE_RANGE = (-4.0, 4.0)
+
+
+def parse_adapter_spec(spec: str) -> tuple[str, float]:
+    """``NAME`` or ``NAME:SCALE`` (scale 1.0 by default)."""
+    name, sep, scale = spec.strip().rpartition(":")
+    if not sep:
+        name, scale = spec.strip(), "1"
+    try:
+        value = float(scale)
+    except ValueError:
+        raise BadInput(f"--adapter needs NAME or NAME:SCALE, got {spec!r}.") from None
+    if not name:
+        raise BadInput(f"--adapter needs NAME or NAME:SCALE, got {spec!r}.")
+    return name, value
 
 
 @dataclass
@@ -32,8 +48,10 @@ class Reply:
     """A streaming reply. Iterate for text pieces; the message is stored when it ends."""
 
     def __init__(self, service: "ChatService", conversation_id: int, stream: Stream,
-                 params: SamplingParams, raw: bool) -> None:
+                 params: SamplingParams, raw: bool,
+                 adapters: list[dict[str, Any]] | None = None) -> None:
         self.service = service
+        self.adapters = adapters or []
         self.conversation_id = conversation_id
         self.stream = stream
         self.params = params
@@ -67,15 +85,17 @@ class Reply:
         if not done.text and done.stopped:
             return
         active = self.service.active
+        params = self.params.to_dict() | {
+            "raw": self.raw, "format": "raw" if self.raw or not active else active.format.name}
+        if self.adapters:
+            params["adapters"] = self.adapters
         self.message = self.service.history.add_message(
             self.conversation_id,
             Message(
                 role="assistant",
                 content=done.text.strip() if not self.raw else done.text,
                 model=active.name if active else None,
-                params=self.params.to_dict() | {"raw": self.raw,
-                                                "format": "raw" if self.raw or not active
-                                                else active.format.name},
+                params=params,
                 prompt_tokens=done.prompt_tokens,
                 completion_tokens=done.completion_tokens,
                 first_token_ms=done.first_token_ms,
@@ -112,6 +132,54 @@ class ChatService:
 
         future.add_done_callback(on_loaded)
         return future
+
+    # -- adapters --------------------------------------------------------------------------
+    @property
+    def adapter_store(self) -> Any:
+        from tuiapp.adapters import AdapterStore
+
+        return AdapterStore(self.history.db)
+
+    def check_adapters(self, specs: list[tuple[str, float]]) -> list[dict[str, Any]]:
+        """Check each (name, scale) can run on the loaded model; the mix as stored."""
+        model = self._require_model()
+        mix: list[dict[str, Any]] = []
+        for name, scale in specs:
+            low, high = SCALE_RANGE
+            if not low <= scale <= high:
+                raise BadInput(f"Adapter scale {scale} for '{name}' is out of range "
+                               f"[{low:g}, {high:g}].")
+            adapter = self.adapter_store.get_adapter(name)
+            if adapter.base_sha256 != model.info.sha256:
+                raise EngineError(
+                    f"Adapter '{name}' was trained on another base model ({adapter.base_model}, "
+                    f"sha256 {adapter.base_sha256[:12]}…); the loaded model is {model.name} "
+                    f"(sha256 {(model.info.sha256 or '?')[:12]}…)."
+                )
+            if adapter.gguf is None:
+                hint = (f"convert it first: `tuiapp adapters convert {name}`"
+                        if adapter.gguf_adapter_export else
+                        f"{adapter.method} adapters cannot be hot-swapped; chat with the merged "
+                        f"model instead (`tuiapp adapters merge {name}`)")
+                raise EngineError(f"Adapter '{name}' has no GGUF adapter file: {hint}.")
+            if any(m["name"] == name for m in mix):
+                raise BadInput(f"Adapter '{name}' is listed twice.")
+            if scale != 0:
+                mix.append({"name": name, "scale": scale})
+        return mix
+
+    def set_adapters(self, conversation_id: int,
+                     specs: list[tuple[str, float]]) -> Conversation:
+        """Use these adapters (name, scale) for every later reply in the conversation."""
+        return self.history.set_adapters(conversation_id, self.check_adapters(specs))
+
+    def adapter_mix(self, conversation_id: int) -> dict[str, float]:
+        """The conversation's adapters as the engine takes them: GGUF path -> scale."""
+        conv = self.history.get_conversation(conversation_id)
+        specs = [(a["name"], float(a["scale"])) for a in conv.adapters]
+        store = self.adapter_store
+        self.check_adapters(specs)
+        return {str(store.get_adapter(name).gguf): scale for name, scale in specs}
 
     # -- prompts -------------------------------------------------------------------------
     def build_prompt(self, conversation_id: int, params: SamplingParams) -> str:
@@ -160,12 +228,15 @@ class ChatService:
     def _reply(self, conversation_id: int, params: SamplingParams, raw: bool,
                last_user_text: str) -> Reply:
         model = self._require_model()
+        # Always an explicit mix ({} = the base model): the engine keeps the last one otherwise.
+        mix = self.adapter_mix(conversation_id)
+        adapters = self.history.get_conversation(conversation_id).adapters
         if raw:
-            stream = self.engine.complete(last_user_text, params)
+            stream = self.engine.complete(last_user_text, params, adapters=mix)
         else:
             prompt = self.build_prompt(conversation_id, params)
-            stream = self.engine.complete(prompt, params, stop=model.format.stop)
-        return Reply(self, conversation_id, stream, params, raw)
+            stream = self.engine.complete(prompt, params, stop=model.format.stop, adapters=mix)
+        return Reply(self, conversation_id, stream, params, raw, adapters)
 
 
 def _title_from(text: str) -> str:

@@ -48,6 +48,11 @@ class Conversation:
     model: str | None
     created: str
     updated: str
+    adapters: list[dict[str, Any]] = field(default_factory=list)  # [{"name", "scale"}]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Conversation":
+        return cls(**(row | {"adapters": json.loads(row.get("adapters") or "[]")}))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,19 +91,27 @@ class History:
             rows = list(self.db["conversations"].rows_where("id = ?", [conversation_id]))
         if not rows:
             raise NotFound(f"No conversation with id {conversation_id}.")
-        return Conversation(**rows[0])
+        return Conversation.from_row(rows[0])
 
     def list_conversations(self, limit: int | None = None) -> list[Conversation]:
         with self.lock:
             rows = self.db["conversations"].rows_where(
                 order_by="updated desc, id desc", limit=limit
             )
-            return [Conversation(**row) for row in rows]
+            return [Conversation.from_row(row) for row in rows]
 
     def rename(self, conversation_id: int, title: str) -> Conversation:
         self.get_conversation(conversation_id)
         with transaction(self.db):
             self.db["conversations"].update(conversation_id, {"title": title.strip() or "Untitled"})
+        return self.get_conversation(conversation_id)
+
+    def set_adapters(self, conversation_id: int, adapters: list[dict[str, Any]]) -> Conversation:
+        """The adapter mix (``[{"name", "scale"}]``) used for this conversation's replies."""
+        self.get_conversation(conversation_id)
+        with transaction(self.db):
+            self.db["conversations"].update(conversation_id,
+                                            {"adapters": json.dumps(adapters)})
         return self.get_conversation(conversation_id)
 
     def delete(self, conversation_id: int) -> None:

@@ -307,3 +307,31 @@ def m007_training_runs_and_adapters(db: sqlite_utils.Database) -> None:
         foreign_keys=[("run_id", "runs", "id")],
     )
     db["adapters"].create_index(["base_sha256"])
+
+
+@migration
+def m008_adapter_exports_and_conversation_adapters(db: sqlite_utils.Database) -> None:
+    # exports: JSON {"adapter": Export, "merged-Q4_K_M": Export, ...} with parity reports.
+    db["adapters"].add_column("exports", str, not_null_default="{}")
+    # adapters: JSON [{"name": ..., "scale": ...}], the mix applied to every reply.
+    db["conversations"].add_column("adapters", str, not_null_default="[]")
+    # One row per one-click `adapt` (train -> convert -> parity -> evaluate -> attach).
+    db["adapt_jobs"].create(
+        {
+            "id": int,
+            "set_name": str,
+            "template": str,
+            "method": str,
+            "options": str,  # JSON
+            "status": str,  # running | done | failed | cancelled
+            "stage": str,  # the stage reached
+            "error": str,
+            "run_id": int,
+            "adapter": str,
+            "conversation_id": int,
+            "report": str,  # JSON: every stage's figures
+            "started": str,
+            "finished": str,
+        },
+        pk="id",
+    )
