@@ -15,7 +15,6 @@ Usage: .venv/bin/python bench/bench_convert.py [--reps 5] [--threads N] [--parit
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -23,59 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PROMPT = "Summarise in one sentence why the sky looks blue during the day and red at sunset."
-MODULES = {
-    "attn_q": "self_attn.q_proj",
-    "attn_k": "self_attn.k_proj",
-    "attn_v": "self_attn.v_proj",
-    "attn_output": "self_attn.o_proj",
-    "ffn_gate": "mlp.gate_proj",
-    "ffn_up": "mlp.up_proj",
-    "ffn_down": "mlp.down_proj",
-}
-
-
-def write_peft_lora(
-    base: Path, out: Path, rank: int = 16, alpha: float = 32.0, std: float = 0.02
-) -> Path:
-    """A PEFT LoRA adapter directory for ``base`` with random A and B on all linear layers."""
-    from safetensors.numpy import save_file
-
-    from tuiapp.conversion.gguf_base import read_base
-
-    info = read_base(base)
-    rng = np.random.default_rng(0)
-    tensors = {}
-    for block in range(info.n_blocks):
-        for short, module in MODULES.items():
-            n_out, n_in = info.shapes[f"blk.{block}.{short}.weight"]
-            key = f"base_model.model.model.layers.{block}.{module}"
-            tensors[f"{key}.lora_A.weight"] = rng.normal(0, std, (rank, n_in)).astype(np.float32)
-            tensors[f"{key}.lora_B.weight"] = rng.normal(0, std, (n_out, rank)).astype(np.float32)
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(out / "adapter_model.safetensors"))
-    (out / "adapter_config.json").write_text(
-        json.dumps(
-            {
-                "peft_type": "LORA",
-                "r": rank,
-                "lora_alpha": alpha,
-                "use_rslora": False,
-                "target_modules": sorted({m.split(".")[-1] for m in MODULES.values()}),
-                "auto_mapping": {
-                    "base_model_class": "Gemma3ForCausalLM",
-                    "parent_library": "transformers.models.gemma3.modeling_gemma3",
-                },
-            }
-        )
-    )
-    return out
-
-
 def timed(fn, reps: int = 1) -> tuple[float, object]:
     times, result = [], None
     for _ in range(reps):
@@ -95,6 +44,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="tuiapp-bench-"))
     os.environ["TUIAPP_HOME"] = str(home)
     from tuiapp.conversion import check_parity, convert_lora, merge_export
+    from tuiapp.conversion.synthetic import write_peft_lora
     from tuiapp.engine.engine import Engine
     from tuiapp.engine.loader import load_llama, physical_cores
     from tuiapp.engine.sampling import SamplingParams
