@@ -103,6 +103,17 @@ class Adapter:
         return asdict(self)
 
 
+def parse_source(source: str) -> tuple[str, str, int]:
+    """A run's ``source`` as (kind, what, shots): ``examples:sentiment (2-shot)`` ->
+    ("examples", "sentiment", 2); ``file:/x.jsonl`` -> ("file", "/x.jsonl", 0)."""
+    kind, _, rest = source.partition(":")
+    shots = 0
+    if kind == "examples" and rest.endswith("-shot)") and " (" in rest:
+        rest, _, count = rest.rpartition(" (")
+        shots = int(count.removesuffix("-shot)"))
+    return kind, rest, shots
+
+
 def check_adapter_name(name: str) -> str:
     name = name.strip()
     if not name or name[0] in "-." or any(c not in ADAPTER_NAME_CHARS for c in name.lower()):

@@ -151,7 +151,7 @@ class ChatService:
                                f"[{low:g}, {high:g}].")
             adapter = self.adapter_store.get_adapter(name)
             if adapter.base_sha256 != model.info.sha256:
-                raise EngineError(
+                raise BadInput(
                     f"Adapter '{name}' was trained on another base model ({adapter.base_model}, "
                     f"sha256 {adapter.base_sha256[:12]}…); the loaded model is {model.name} "
                     f"(sha256 {(model.info.sha256 or '?')[:12]}…)."
@@ -161,7 +161,7 @@ class ChatService:
                         if adapter.gguf_adapter_export else
                         f"{adapter.method} adapters cannot be hot-swapped; chat with the merged "
                         f"model instead (`tuiapp adapters merge {name}`)")
-                raise EngineError(f"Adapter '{name}' has no GGUF adapter file: {hint}.")
+                raise BadInput(f"Adapter '{name}' has no GGUF adapter file: {hint}.")
             if any(m["name"] == name for m in mix):
                 raise BadInput(f"Adapter '{name}' is listed twice.")
             if scale != 0:

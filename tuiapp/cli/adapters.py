@@ -1,4 +1,9 @@
-"""``tuiapp adapters``: the adapters that finished training runs registered."""
+"""``tuiapp adapters``: the adapters training registered, their conversions and exports."""
+
+import signal
+from typing import Any
+
+import click
 
 from tuiapp.cli import cli
 from tuiapp.cli.output import json_option, print_json, print_table
@@ -6,34 +11,202 @@ from tuiapp.cli.output import json_option, print_json, print_table
 
 @cli.group()
 def adapters() -> None:
-    """Trained adapters (PEFT format, bound to their base model's sha256)."""
+    """Trained adapters: list, show, convert to GGUF, merge, export to Ollama, delete."""
+
+
+def _store() -> Any:
+    from tuiapp.adapters import AdapterStore
+    from tuiapp.store import open_db
+
+    return AdapterStore(open_db())
+
+
+def export_state(adapter: Any) -> str:
+    """How the adapter can reach llama.cpp now: gguf (converted), convert, merge or peft."""
+    if adapter.gguf:
+        return "gguf"
+    if adapter.gguf_adapter_export:
+        return "convert"
+    return "merge" if adapter.mergeable else "peft"
+
+
+def parity_state(adapter: Any) -> str:
+    parity = (adapter.exports.get("adapter") or {}).get("parity")
+    if not adapter.exports.get("adapter"):
+        return ""
+    if parity is None:
+        return "unchecked"
+    return "passed" if parity.get("passed") else "FAILED"
 
 
 @adapters.command("list")
 @json_option
 def list_(as_json: bool) -> None:
     """List adapters, newest first."""
-    from tuiapp.adapters import AdapterStore
-    from tuiapp.store import open_db
-
-    found = AdapterStore(open_db()).list_adapters()
+    found = _store().list_adapters()
     if as_json:
-        print_json([a.to_dict() for a in found])
+        print_json([a.to_dict() | {"gguf": a.gguf} for a in found])
         return
     rows = [
         {
             "name": a.name,
             "method": a.method,
-            "base": a.base_model,
-            "export": "gguf-adapter"
-            if a.gguf_adapter_export
-            else "merge"
-            if a.mergeable
-            else "peft",
+            "base": a.base_model if len(a.base_model) < 40 else "…" + a.base_model[-39:],
+            "export": export_state(a),
+            "parity": parity_state(a),
             "eval_loss": a.metrics.get("eval_loss", ""),
             "run": a.run_id,
             "created": a.created,
         }
         for a in found
     ]
-    print_table(rows, ["name", "method", "base", "export", "eval_loss", "run", "created"])
+    print_table(rows, ["name", "method", "base", "export", "parity", "eval_loss", "run",
+                       "created"])
+
+
+@adapters.command()
+@click.argument("name")
+@json_option
+def show(name: str, as_json: bool) -> None:
+    """Everything about one adapter: method, data, metrics, exports and their parity."""
+    store = _store()
+    adapter = store.get_adapter(name)
+    run = store.get_run(adapter.run_id)
+    if as_json:
+        print_json(adapter.to_dict() | {"gguf": adapter.gguf, "source": run.source})
+        return
+    lines = [
+        f"name        {adapter.name}",
+        f"method      {adapter.method}  {_options(adapter.options)}",
+        f"base        {adapter.base_model}  (sha256 {adapter.base_sha256[:16]}…, "
+        f"{adapter.architecture})",
+        f"data        {run.source}  ({run.n_train} train / {run.n_val} validation rows, "
+        f"hash {adapter.dataset_hash[:12]})",
+        f"metrics     {_options(adapter.metrics)}",
+        f"files       {adapter.path}",
+        f"run         {adapter.run_id}, created {adapter.created}",
+    ]
+    if not adapter.exports:
+        lines.append("exports     none yet: `tuiapp adapters "
+                     + ("convert" if adapter.gguf_adapter_export else "merge") + f" {name}`")
+    for key, export in sorted(adapter.exports.items()):
+        lines.append(f"export      {key}: {export['path']} ({export.get('created', '')})")
+        lines.append(f"            {_parity_line(export.get('parity'))}")
+    click.echo("\n".join(lines))
+
+
+def _options(values: dict[str, Any]) -> str:
+    def fmt(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    return ", ".join(f"{k}={fmt(v)}" for k, v in sorted(values.items())) or "-"
+
+
+def _parity_line(parity: dict[str, Any] | None) -> str:
+    if parity is None:
+        return "parity not checked"
+    verdict = "passed" if parity["passed"] else "FAILED"
+    return (f"parity {verdict}: KL {parity['kl_mean']:.2e} (threshold {parity['threshold']:.2e}, "
+            f"quantization noise {parity['noise_kl_mean']:.2e}), top-1 "
+            f"{parity['top1_agreement']:.1%} over {parity['positions']} positions")
+
+
+@adapters.command()
+@click.argument("name")
+@click.option("--outtype", type=click.Choice(["f32", "f16"]), default="f32", show_default=True)
+@click.option("--no-parity", is_flag=True, help="Skip the parity check (not recommended).")
+@click.option("--threads", type=int, default=None, help="CPU threads for llama.cpp.")
+@json_option
+def convert(name: str, outtype: str, no_parity: bool, threads: int | None, as_json: bool) -> None:
+    """Convert adapter NAME to a GGUF LoRA adapter (hot-swappable in chat), then check parity."""
+    from tuiapp.exports import start_export
+    from tuiapp.store import open_db
+
+    _follow(start_export(open_db(), name, "adapter", outtype=outtype, parity=not no_parity,
+                         threads=threads), as_json)
+
+
+@adapters.command()
+@click.argument("name")
+@click.option("--quant", default="Q4_K_M", show_default=True,
+              help="Q4_K_M | Q5_K_M | Q6_K | Q8_0 | F16 | F32")
+@click.option("--no-parity", is_flag=True, help="Skip the parity check (not recommended).")
+@click.option("--threads", type=int, default=None, help="CPU threads for llama.cpp.")
+@json_option
+def merge(name: str, quant: str, no_parity: bool, threads: int | None, as_json: bool) -> None:
+    """Merge adapter NAME into its base and write a full, requantized GGUF; check parity."""
+    from tuiapp.exports import start_export
+    from tuiapp.store import open_db
+
+    _follow(start_export(open_db(), name, "merge", quant=quant, parity=not no_parity,
+                         threads=threads), as_json)
+
+
+def _follow(job: Any, as_json: bool) -> None:
+    """Show a conversion's progress; Ctrl-C cancels it (nothing half-written is kept)."""
+    from tuiapp.exports import ConversionFailed
+
+    previous = signal.signal(signal.SIGINT, lambda *_: job.cancel())
+    last_stage = None
+    try:
+        for event in job.events():
+            if as_json:
+                if event["event"] != "progress":
+                    print_json(event)
+                continue
+            if event["event"] == "progress" and event["stage"] != last_stage:
+                last_stage = event["stage"]
+                click.echo(f"[{event['fraction']:>4.0%}] {event['stage']}", err=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if job.export is None:
+        raise ConversionFailed(job.error or "The conversion failed.")
+    from tuiapp.exports import parity_warning
+
+    warning = parity_warning(job.export)
+    if not as_json:
+        click.echo(f"Wrote {job.export['path']}")
+        click.echo(_parity_line(job.export.get("parity")))
+    if warning:
+        click.secho(warning, fg="red", bold=True, err=True)
+
+
+@adapters.command("export-ollama")
+@click.argument("name")
+@click.argument("directory", type=click.Path())
+@click.option("--shots", type=int, default=3, show_default=True,
+              help="Few-shot examples from the training set, as MESSAGE lines.")
+@click.option("--link-base/--copy-base", default=True, show_default=True,
+              help="Hard-link the base GGUF into DIRECTORY when possible, else copy it.")
+@json_option
+def export_ollama(name: str, directory: str, shots: int, link_base: bool, as_json: bool) -> None:
+    """Write DIRECTORY with a Modelfile (base, adapter, template, parameters, examples) for
+    `ollama create NAME -f DIRECTORY/Modelfile`."""
+    from pathlib import Path
+
+    from tuiapp.ollama import export_ollama as write
+    from tuiapp.store import open_db
+
+    result = write(open_db(), name, Path(directory), shots=shots, link_base=link_base)
+    if as_json:
+        print_json(result)
+    else:
+        click.echo(f"Wrote {result['modelfile']}")
+        click.echo(f"Create it with:  ollama create {name} -f {result['modelfile']}")
+
+
+@adapters.command()
+@click.argument("name")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+def delete(name: str, yes: bool, as_json: bool) -> None:
+    """Unregister adapter NAME; its files move to the trash in the data dir."""
+    store = _store()
+    store.get_adapter(name)  # an unknown name fails before the question
+    if not yes and not as_json:
+        click.confirm(f"Delete adapter '{name}'?", abort=True)
+    target = store.delete_adapter(name)
+    if as_json:
+        print_json({"deleted": name, "trash": str(target)})
+    else:
+        click.echo(f"Deleted '{name}'; its files are in {target}")

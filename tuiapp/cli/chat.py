@@ -6,7 +6,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from tuiapp.chat import ChatService, Reply
+from tuiapp.chat import ChatService, Reply, parse_adapter_spec
 from tuiapp.cli import cli
 from tuiapp.cli.output import json_option, print_json
 from tuiapp.engine.engine import Engine
@@ -46,12 +46,14 @@ SAMPLING_OPTIONS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", 
 @click.option("--examples", "set_name", default=None,
               help="Example set for --shots (default: the one attached to the template).")
 @click.option("--show-prompt", is_flag=True, help="Print the assembled prompt on stderr.")
+@click.option("-a", "--adapter", "adapter_specs", multiple=True, metavar="NAME[:SCALE]",
+              help="Apply a converted adapter (repeat to mix); kept for the conversation.")
 @json_option
 def chat(prompt: str | None, model: str | None, conversation: int | None, max_tokens: int,
          temperature: float, top_p: float, top_k: int, min_p: float, repeat_penalty: float,
          seed: int | None, raw: bool, threads: int | None, n_ctx: int, template: str | None,
          variables: tuple[str, ...], shots: int, selector: str, set_name: str | None,
-         show_prompt: bool, as_json: bool) -> None:
+         show_prompt: bool, adapter_specs: tuple[str, ...], as_json: bool) -> None:
     """Send PROMPT (or standard input) and stream the reply.
 
     With --template NAME --var key=value ..., the template is filled instead (optionally with
@@ -59,7 +61,7 @@ def chat(prompt: str | None, model: str | None, conversation: int | None, max_to
     """
     if template is not None:
         _chat_template(template, variables, shots, selector, set_name, model, seed, threads,
-                       n_ctx, show_prompt, as_json, prompt, conversation, raw)
+                       n_ctx, show_prompt, as_json, prompt, conversation, raw, adapter_specs)
         return
     if variables or shots:
         raise click.UsageError("--var and --shots need --template.")
@@ -73,11 +75,15 @@ def chat(prompt: str | None, model: str | None, conversation: int | None, max_to
     history = History(db)
     service = ChatService(history, ModelRegistry(db), Engine(n_ctx=n_ctx, n_threads=threads))
     # Validate everything before writing anything: a bad model or id leaves history untouched.
+    specs = [parse_adapter_spec(spec) for spec in adapter_specs]
     active = service.resolve_model(model)
     if conversation is not None:
         history.get_conversation(conversation)
     service.load_model(str(active.path)).result()
+    mix = service.check_adapters(specs)
     conv_id = conversation or history.new_conversation(model=active.name).id
+    if specs:
+        history.set_adapters(conv_id, mix)
     reply = service.send(conv_id, prompt, params, raw=raw)
     _stream_reply(reply, service, conv_id, active.name, as_json)
 
@@ -127,7 +133,8 @@ def _template_params(template: Template) -> SamplingParams:
 def _chat_template(name: str, pairs: tuple[str, ...], shots: int, selector: str,
                    set_name: str | None, model: str | None, seed: int | None,
                    threads: int | None, n_ctx: int, show_prompt: bool, as_json: bool,
-                   prompt: str | None, conversation: int | None, raw: bool) -> None:
+                   prompt: str | None, conversation: int | None, raw: bool,
+                   adapter_specs: tuple[str, ...]) -> None:
     from tuiapp.cli.eval import default_set_for, load_service
     from tuiapp.library.fewshot import Assembler, prompt_for
     from tuiapp.library.seed import open_library
@@ -148,8 +155,10 @@ def _chat_template(name: str, pairs: tuple[str, ...], shots: int, selector: str,
     if shots:
         get_selector(selector)
         set_name = set_name or default_set_for(db, name)
+    specs = [parse_adapter_spec(spec) for spec in adapter_specs]
     service = load_service(db, model, threads, n_ctx)
     active = service.active
+    mix = service.check_adapters(specs)
     built = prompt_for(db, service.engine, active, template, variables, shots=shots,
                        selector=selector, set_name=set_name, seed=seed or 0,
                        max_tokens=params.max_tokens)
@@ -166,8 +175,10 @@ def _chat_template(name: str, pairs: tuple[str, ...], shots: int, selector: str,
                 "examples": built.example_ids, "prompt_tokens": built.n_tokens},
     ))
     history.rename(conv_id, f"{template.name}: " + " ".join(query.split())[:40])
-    stream = service.engine.complete(built.text, params, built.stop)
-    reply = Reply(service, conv_id, stream, params, raw=False)
+    history.set_adapters(conv_id, mix)
+    stream = service.engine.complete(built.text, params, built.stop,
+                                     adapters=service.adapter_mix(conv_id))
+    reply = Reply(service, conv_id, stream, params, raw=False, adapters=mix)
     _stream_reply(reply, service, conv_id, active.name, as_json,
                   {"template": template.name, "template_version": template.version,
                    "examples": built.example_ids, "dropped": built.n_dropped,

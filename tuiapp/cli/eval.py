@@ -63,8 +63,12 @@ def default_set_for(db: Any, template: str) -> str:
     help="Example set (default: the one attached to the template).",
 )
 @click.option("--split", default="heldout", show_default=True, help="Rows to score.")
-@click.option("--mode", type=click.Choice(["zero", "few"]), default="zero", show_default=True)
-@click.option("--shots", type=int, default=4, show_default=True, help="Examples per prompt.")
+@click.option("--mode", type=click.Choice(["zero", "few", "adapter"]), default="zero",
+              show_default=True)
+@click.option("--shots", type=int, default=None,
+              help="Examples per prompt (few: 4; adapter: as the adapter was trained).")
+@click.option("--adapter", default=None, metavar="NAME[:SCALE]",
+              help="--mode adapter: the (converted) adapter to evaluate.")
 @click.option(
     "--selector", default="fixed", show_default=True, help="fixed | random | bm25 | embedding | mmr"
 )
@@ -96,7 +100,8 @@ def run(
     set_name: str | None,
     split: str,
     mode: str,
-    shots: int,
+    shots: int | None,
+    adapter: str | None,
     selector: str,
     limit: int | None,
     seed: int,
@@ -121,13 +126,19 @@ def run(
     if limit is not None and limit < 1:
         raise BadInput("--limit must be at least 1.")
     db = open_library()
+    if adapter and mode != "adapter":
+        raise BadInput("--adapter needs --mode adapter.")
+    if mode == "adapter":
+        shots = _adapter_shots(db, adapter) if shots is None else shots
+    shots = 4 if shots is None else shots
     tmpl = TemplateStore(db).get(template, version)
     examples_store = ExampleStore(db)
     example_set = examples_store.get_set(set_name or default_set_for(db, template))
     rows = examples_store.examples(example_set.name)
     service = load_service(db, model, threads, n_ctx)
     opts = EvalOptions(mode=mode, split=split, shots=shots, selector=selector, limit=limit,
-                       seed=seed, mmr_lambda=mmr_lambda, order=order, max_tokens=max_tokens)
+                       seed=seed, mmr_lambda=mmr_lambda, order=order, max_tokens=max_tokens,
+                       adapter=adapter)
     # The bar goes to stderr, and only to a terminal: scripts get clean output.
     bar = None
     if sys.stderr.isatty():
@@ -164,6 +175,21 @@ def run(
     if cancel.is_set():
         click.echo("Stopped: the rows scored so far are kept (run marked partial).", err=True)
         sys.exit(130)
+
+
+def _adapter_shots(db: Any, spec: str | None) -> int:
+    """Check the adapter before the model loads; the shots it was trained with."""
+    from tuiapp.adapters import AdapterStore, parse_source
+    from tuiapp.chat import parse_adapter_spec
+
+    if not spec:
+        raise BadInput("--mode adapter needs --adapter NAME (see `tuiapp adapters list`).")
+    store = AdapterStore(db)
+    found = store.get_adapter(parse_adapter_spec(spec)[0])
+    if found.gguf is None:
+        raise BadInput(f"Adapter '{found.name}' has no GGUF adapter file: "
+                       f"`tuiapp adapters convert {found.name}` first.")
+    return parse_source(store.get_run(found.run_id).source)[2]
 
 
 def _summary(run: Any) -> str:

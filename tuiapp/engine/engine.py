@@ -190,13 +190,21 @@ class Engine:
             lambda: self._require().tokenize(text.encode(), add_bos=add_bos, special=True)
         )
 
-    def call(self, fn: Callable[[Any], Any]) -> Future[Any]:
+    def call(self, fn: Callable[[Any], Any], adapters: AdapterMix | None = None) -> Future[Any]:
         """Run ``fn(llama)`` on the owner thread (scoring, embeddings); resolves to its result.
 
         ``fn`` gets the loaded ``llama_cpp.Llama``; it must leave the model's KV cache usable
-        (scoring code rolls ``n_tokens`` back to what it evaluated on top of).
+        (scoring code rolls ``n_tokens`` back to what it evaluated on top of). ``adapters``
+        as in ``complete``: None keeps the current mix.
         """
-        return self._submit(lambda: fn(self._require()))
+
+        def job() -> Any:
+            llm = self._require()
+            if adapters is not None:
+                self.adapters.apply(llm, adapters)
+            return fn(llm)
+
+        return self._submit(job)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text).result())

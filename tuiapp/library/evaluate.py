@@ -149,12 +149,13 @@ def run_eval(
 ) -> EvalRun:
     """Evaluate ``template`` on ``opts.split`` of ``examples``; returns the stored run."""
     if opts.mode not in MODES:
-        raise BadInput(f"Unknown mode {opts.mode!r}: use zero or few.")
-    if opts.mode == "adapter":
-        raise BadInput("Adapter evaluation arrives with adapters (conversion): use zero or few.")
-    few = opts.mode == "few"
-    if few and opts.shots < 1:
+        raise BadInput(f"Unknown mode {opts.mode!r}: use zero, few or adapter.")
+    if opts.mode == "few" and opts.shots < 1:
         raise BadInput("Few-shot mode needs at least 1 shot.")
+    # Adapter mode: the prompts the adapter was trained on (zero-shot unless it was trained
+    # with shots), generated and scored with the adapter on; the other modes on the base model.
+    mix = adapter_mix(db, opts.adapter, model) if opts.mode == "adapter" else {}
+    few = opts.mode == "few" or (opts.mode == "adapter" and opts.shots > 0)
     selector = get_selector(opts.selector) if few else None
     queries = [ex for ex in examples if ex.split == opts.split][: opts.limit]
     if not queries:
@@ -164,7 +165,8 @@ def run_eval(
     budget = opts.budget or default_budget(engine.n_ctx, max_tokens)
     assembler = Assembler(template, engine.count_tokens, model.format, budget, opts.order)
     job = _Job(engine, assembler, selector, SelectionContext(db, None, opts.seed, opts.mmr_lambda),
-               pool, opts, _sampling(template, max_tokens), list(example_set.labels or []), cancel)
+               pool, opts, _sampling(template, max_tokens), list(example_set.labels or []), cancel,
+               mix)
     if selector is not None and selector.needs_embeddings:
         from tuiapp.library.embeddings import Embedder
 
@@ -216,6 +218,24 @@ def run_eval(
     return run
 
 
+def adapter_mix(db: Any, spec: str | None, model: Any) -> dict[str, float]:
+    """``NAME[:SCALE]`` -> {GGUF adapter path: scale}, checked against the loaded model."""
+    from tuiapp.adapters import AdapterStore
+    from tuiapp.chat import parse_adapter_spec
+
+    if not spec:
+        raise BadInput("Adapter mode needs --adapter NAME (see `tuiapp adapters list`).")
+    name, scale = parse_adapter_spec(spec)
+    adapter = AdapterStore(db).get_adapter(name)
+    if adapter.base_sha256 != (model.info.sha256 or ""):
+        raise BadInput(f"Adapter '{name}' was trained on another base model "
+                       f"({adapter.base_model}); evaluate it with that model (-m).")
+    if adapter.gguf is None:
+        raise BadInput(f"Adapter '{name}' has no GGUF adapter file: "
+                       f"`tuiapp adapters convert {name}` first.")
+    return {adapter.gguf: scale}
+
+
 @dataclass
 class _Job:
     """What every row of one run shares."""
@@ -229,6 +249,7 @@ class _Job:
     params: SamplingParams
     labels: list[str]
     cancel: threading.Event | None
+    mix: dict[str, float]  # adapter GGUF path -> scale; {} = the base model
 
     def row(self, query: Example) -> RowResult | None:
         """Select, assemble, generate and score one row; None when cancelled mid-row."""
@@ -236,7 +257,7 @@ class _Job:
         ranked = self.selector.select(query, self.pool, self.opts.shots, self.ctx) \
             if self.selector is not None else []
         prompt = self.assembler.build(query, ranked)
-        stream = self.engine.complete(prompt.text, self.params, prompt.stop)
+        stream = self.engine.complete(prompt.text, self.params, prompt.stop, adapters=self.mix)
         try:
             for _ in stream:
                 if self.cancel is not None and self.cancel.is_set():
@@ -253,7 +274,8 @@ class _Job:
         chosen = correct = None
         if self.labels:
             normalize = self.opts.normalize_labels
-            chosen = choose_label(self.engine, prompt.text, self.labels, normalize).label
+            chosen = choose_label(self.engine, prompt.text, self.labels, normalize,
+                                  adapters=self.mix).label
             correct = chosen == (query.label or query.output.strip())
         return RowResult(
             example_id=query.id, prediction=prediction, expected=query.output,
