@@ -95,11 +95,10 @@ def parity_warning(export: dict[str, Any]) -> str | None:
         return "The parity check was skipped: this export is unchecked."
     if parity.get("passed"):
         return None
-    detail = parity.get("warning") or (
-        f"KL {parity.get('kl_mean', float('nan')):.4g}, "
-        f"top-1 agreement {parity.get('top1_agreement', float('nan')):.1%}"
-    )
-    return f"PARITY CHECK FAILED: the export does not match the trained adapter ({detail})."
+    return parity.get("warning") or (
+        f"PARITY CHECK FAILED: the export does not match the trained adapter (KL "
+        f"{parity.get('kl_mean', float('nan')):.4g}, top-1 agreement "
+        f"{parity.get('top1_agreement', float('nan')):.1%}).")
 
 
 class ExportJob:

@@ -35,6 +35,7 @@ def cli(ctx: click.Context, model: str | None, threads: int | None) -> None:
 
 
 def main() -> None:
+    from tuiapp.cli import adapt as adapt_commands  # noqa: F401
     from tuiapp.cli import chat, examples, history, models, prompts  # noqa: F401  (registers them)
     from tuiapp.cli import eval as eval_commands  # noqa: F401
     from tuiapp.cli import train as train_commands  # noqa: F401  (+ methods, runs, adapters)

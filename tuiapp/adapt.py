@@ -1,0 +1,323 @@
+"""One click: train an adapter on an example set, convert it, check parity, evaluate it against
+zero-shot and k-shot prompting, and attach it to a new conversation.
+
+Typical use (``tuiapp adapt``, or a Textual thread worker)::
+
+    job = AdaptJob(db, AdaptRequest("sentiment"), service)   # service: a loaded ChatService
+    report = job.run(on_event)     # blocks; on_event(AdaptEvent) for one progress view
+    job.cancel()                   # from any thread: stops the stage in progress
+
+Stages: ``train`` (child process, ``tuiapp.training.jobs``), ``convert`` (child process,
+``tuiapp.exports``; the parity check is part of it), ``evaluate`` (zero-shot, k-shot and the
+adapter on the held-out split, on the service's llama.cpp engine), ``attach`` (a new conversation
+with the adapter at scale 1). Each stage's figures go into the report, stored in ``adapt_jobs``
+as soon as the stage ends, so a failed or cancelled job still leaves its report. Cancelling
+during training checkpoints the run (``tuiapp runs resume`` continues it); nothing half-made is
+registered.
+"""
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tuiapp.errors import BadInput, TuiappError
+from tuiapp.store import db_lock, transaction
+
+STAGES = {"train": (0.0, 0.70), "convert": (0.70, 0.82), "evaluate": (0.82, 0.98),
+          "attach": (0.98, 1.0)}
+
+
+class AdaptFailed(TuiappError):
+    exit_code = 1
+
+
+class AdaptCancelled(TuiappError):
+    exit_code = 130
+
+
+@dataclass
+class AdaptRequest:
+    set_name: str
+    method: str = "lora"
+    options: dict[str, Any] = field(default_factory=dict)  # method and training options
+    model: str | None = None  # the base: the chat model when None
+    shots: int = 4  # the k-shot baseline
+    selector: str = "fixed"
+    limit: int | None = None  # held-out rows scored per mode (None: all)
+    out_name: str | None = None
+    parity: bool = True
+    threads: int | None = None
+
+
+@dataclass
+class AdaptEvent:
+    stage: str  # train | convert | evaluate | attach | done
+    fraction: float  # of the whole job, 0..1
+    message: str  # one line for a person
+    detail: dict[str, Any] = field(default_factory=dict)  # the raw event of the stage
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class AdaptJob:
+    def __init__(self, db: Any, request: AdaptRequest, service: Any = None) -> None:
+        self.db = db
+        self.request = request
+        self.service = service  # a ChatService with the base loaded; made when None
+        self.report: dict[str, Any] = {"set": request.set_name, "method": request.method,
+                                       "options": request.options, "status": "running"}
+        self.id: int | None = None
+        self._cancel = threading.Event()
+        self._current: Any = None  # the child job of the stage in progress
+        self._fraction = 0.0
+        self._emit: Callable[[AdaptEvent], None] = lambda _event: None
+
+    # -- control -------------------------------------------------------------------------
+    def cancel(self) -> None:
+        self._cancel.set()
+        current = self._current
+        if current is not None:
+            current.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check(self) -> tuple[Any, Any]:
+        """Everything that can be checked before work starts: (template, method)."""
+        from tuiapp.library.examples import ExampleStore
+        from tuiapp.library.selectors import get_selector
+        from tuiapp.library.templates import TemplateStore
+        from tuiapp.plugins import load_methods
+
+        req = self.request
+        store = ExampleStore(self.db)
+        example_set = store.get_set(req.set_name)
+        if not example_set.template:
+            raise BadInput(f"Example set '{req.set_name}' has no template: attach one first.")
+        template = TemplateStore(self.db).get(example_set.template)
+        counts = store.counts(req.set_name)
+        if not counts.get("train") or not counts.get("heldout"):
+            raise BadInput(f"Example set '{req.set_name}' needs train and held-out rows "
+                           f"(has {counts.get('train', 0)} / {counts.get('heldout', 0)}).")
+        method = load_methods().get(req.method)
+        if not method.capabilities.gguf_adapter_export:
+            raise BadInput(f"'{req.method}' adapters cannot run in llama.cpp as an adapter, so "
+                           "one-click adapt cannot attach them; use lora (or qlora on a GPU), or "
+                           f"`tuiapp train --method {req.method}` then `tuiapp adapters merge`.")
+        if req.shots < 1:
+            raise BadInput("--shots (the k-shot baseline) must be at least 1.")
+        get_selector(req.selector)
+        if req.limit is not None and req.limit < 1:
+            raise BadInput("--limit must be at least 1.")
+        return template, method
+
+    # -- the whole job -------------------------------------------------------------------
+    def run(self, on_event: Callable[[AdaptEvent], None] | None = None) -> dict[str, Any]:
+        """Run every stage; the report (also stored). AdaptFailed / AdaptCancelled on the way."""
+        self._emit = on_event or (lambda _event: None)
+        template, _method = self.check()
+        self._create()
+        started = time.perf_counter()
+        stage = "train"
+        try:
+            adapter = self._train()
+            stage = "convert"
+            self._convert(adapter)
+            stage = "evaluate"
+            self._evaluate(template, adapter)
+            stage = "attach"
+            self._attach(adapter)
+        except AdaptCancelled as exc:
+            self._end("cancelled", stage, str(exc), started)
+            raise
+        except TuiappError as exc:
+            self._end("failed", stage, str(exc), started)
+            raise AdaptFailed(f"{stage}: {exc}") from exc
+        except BaseException as exc:
+            self._end("failed", stage, f"{type(exc).__name__}: {exc}", started)
+            raise
+        self._end("done", "done", None, started)
+        self._event("done", 1.0, f"Done in {self.report['seconds']:.0f} s: adapter "
+                                 f"'{adapter}' is attached to conversation "
+                                 f"{self.report['conversation_id']}.")
+        return self.report
+
+    # -- stages --------------------------------------------------------------------------
+    def _train(self) -> str:
+        from tuiapp.training import DataSource, TrainRequest
+        from tuiapp.training.events import describe
+        from tuiapp.training.jobs import start_training
+
+        req = self.request
+        self._event("train", 0.0, f"Training {req.method} on '{req.set_name}'…")
+        t0 = time.perf_counter()
+        job = start_training(TrainRequest(req.method, DataSource.examples(req.set_name),
+                                          req.model, dict(req.options), req.out_name), self.db)
+        self._current = job
+        self._update(run_id=job.run_id)
+        if self.cancelled:
+            job.cancel()
+        end: dict[str, Any] = {}
+        for event in job.events():
+            kind = event["event"]
+            if kind == "step":
+                done = event["step"] / max(1, event.get("max_steps") or 1)
+                self._event("train", done, describe(event), event)
+            elif kind in ("phase", "started", "eval", "checkpoint"):
+                self._event("train", None, describe(event), event)
+            else:
+                end = event
+        self._current = None
+        if end.get("event") == "cancelled":
+            raise AdaptCancelled(f"Cancelled while training: {describe(end)}")
+        if end.get("event") != "finished":
+            raise AdaptFailed(describe(end) if end else "training ended without a word")
+        run = job.store.get_run(job.run_id)
+        self.report["train"] = {"run_id": job.run_id, "adapter": end["adapter"],
+                                "seconds": round(time.perf_counter() - t0, 1),
+                                "steps": run.step, "rows": run.n_train,
+                                "metrics": end.get("metrics", {})}
+        self._update(adapter=end["adapter"], report=self.report, stage="convert")
+        return str(end["adapter"])
+
+    def _convert(self, name: str) -> None:
+        from tuiapp.exports import parity_warning, start_export
+
+        if self.cancelled:
+            raise AdaptCancelled("Cancelled before conversion.")
+        self._event("convert", 0.0, f"Converting '{name}' to a GGUF adapter…")
+        t0 = time.perf_counter()
+        job = start_export(self.db, name, "adapter", parity=self.request.parity,
+                           threads=self.request.threads)
+        self._current = job
+        if self.cancelled:
+            job.cancel()
+        for event in job.events():
+            if event["event"] == "progress":
+                self._event("convert", event["fraction"], event["stage"], event)
+        self._current = None
+        if job.export is None:
+            if self.cancelled:
+                raise AdaptCancelled("Cancelled while converting.")
+            raise AdaptFailed(job.error or "the conversion failed")
+        warning = parity_warning(job.export)
+        self.report["convert"] = {"seconds": round(time.perf_counter() - t0, 1),
+                                  "path": job.export["path"], "parity": job.export["parity"],
+                                  "warning": warning}
+        if warning:
+            self._event("convert", 1.0, warning, {"warning": warning})
+        self._update(report=self.report, stage="evaluate")
+
+    def _evaluate(self, template: Any, adapter: str) -> None:
+        from tuiapp.library.evaluate import EvalOptions, compare, run_eval
+        from tuiapp.library.examples import ExampleStore
+
+        req = self.request
+        service = self._service(adapter)
+        store = ExampleStore(self.db)
+        example_set = store.get_set(req.set_name)
+        rows = store.examples(req.set_name)
+        modes = [("zero-shot", EvalOptions(mode="zero", limit=req.limit)),
+                 (f"{req.shots}-shot {req.selector}",
+                  EvalOptions(mode="few", shots=req.shots, selector=req.selector,
+                              limit=req.limit)),
+                 (f"adapter {adapter}", EvalOptions(mode="adapter", adapter=adapter, shots=0,
+                                                    limit=req.limit))]
+        runs = []
+        for index, (label, opts) in enumerate(modes):
+            def progress(done: int, total: int, _eta: float | None, i: int = index,
+                         what: str = label) -> None:
+                self._event("evaluate", (i + done / max(1, total)) / len(modes),
+                            f"Evaluating {what}: {done}/{total} rows",
+                            {"done": done, "total": total})
+
+            run = run_eval(self.db, service.engine, service.active, template, example_set,
+                           rows, opts, progress=progress, cancel=self._cancel)
+            runs.append(run)
+            if self.cancelled:
+                raise AdaptCancelled(f"Cancelled while evaluating {label}.")
+        self.report["eval"] = {"run_ids": [r.id for r in runs], "table": compare(runs)}
+        self._update(report=self.report, stage="attach")
+
+    def _attach(self, adapter: str) -> None:
+        service = self._service(adapter)
+        history = service.history
+        conv = history.new_conversation(title=f"{adapter} · adapted on {self.request.set_name}",
+                                        model=service.active.name)
+        service.set_adapters(conv.id, [(adapter, 1.0)])
+        self.report["conversation_id"] = conv.id
+        self._update(conversation_id=conv.id, report=self.report)
+        self._event("attach", 1.0, f"Attached '{adapter}' to a new conversation ({conv.id}).")
+
+    # -- helpers -------------------------------------------------------------------------
+    def _service(self, adapter: str) -> Any:
+        """The chat service with the adapter's base loaded (the caller's, or a new one)."""
+        from tuiapp.adapters import AdapterStore
+
+        base_sha = AdapterStore(self.db).get_adapter(adapter).base_sha256
+        if self.service is not None and self.service.active is not None \
+                and self.service.active.info.sha256 == base_sha:
+            return self.service
+        if self.service is not None and self.service.active is not None:
+            raise AdaptFailed("The chat model changed while training; pick the base model "
+                              "again to evaluate the adapter.")
+        from tuiapp.chat import ChatService
+        from tuiapp.engine.engine import Engine
+        from tuiapp.exports import base_gguf_for
+        from tuiapp.models import ModelRegistry
+        from tuiapp.store.history import History
+
+        service = ChatService(History(self.db), ModelRegistry(self.db),
+                              Engine(n_threads=self.request.threads))
+        base = base_gguf_for(self.db, AdapterStore(self.db).get_adapter(adapter))
+        self._event("evaluate", 0.0, f"Loading {base.name}…")
+        service.load_model(str(base)).result()
+        self.service = service
+        return service
+
+    def _event(self, stage: str, stage_fraction: float | None, message: str,
+               detail: dict[str, Any] | None = None) -> None:
+        low, high = STAGES.get(stage, (1.0, 1.0))
+        fraction = low if stage_fraction is None else low + (high - low) * stage_fraction
+        self._fraction = min(1.0, max(self._fraction, fraction))  # one bar: never backwards
+        self._emit(AdaptEvent(stage, self._fraction, message, detail or {}))
+
+    def _create(self) -> None:
+        req = self.request
+        row = {"set_name": req.set_name, "method": req.method,
+               "options": json.dumps(req.options, sort_keys=True), "status": "running",
+               "stage": "train", "report": json.dumps(self.report), "started": now()}
+        with transaction(self.db):
+            self.id = self.db["adapt_jobs"].insert(row).last_pk
+        self.report["id"] = self.id
+
+    def _update(self, **changes: Any) -> None:
+        if "report" in changes:
+            changes["report"] = json.dumps(changes["report"], default=str)
+        with transaction(self.db):
+            self.db["adapt_jobs"].update(self.id, changes)
+
+    def _end(self, status: str, stage: str, error: str | None, started: float) -> None:
+        self.report.update(status=status, error=error,
+                           seconds=round(time.perf_counter() - started, 1))
+        self._update(status=status, stage=stage, error=error, report=self.report,
+                     finished=now())
+
+
+def list_jobs(db: Any, limit: int | None = 20) -> list[dict[str, Any]]:
+    """Recent one-click jobs, newest first, reports decoded."""
+    with db_lock(db):
+        rows = list(db["adapt_jobs"].rows_where(order_by="id desc", limit=limit))
+    return [row | {"options": json.loads(row["options"] or "{}"),
+                   "report": json.loads(row["report"] or "{}")} for row in rows]
+
+
+def as_dict(event: AdaptEvent) -> dict[str, Any]:
+    return asdict(event)
