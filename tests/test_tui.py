@@ -26,7 +26,9 @@ from tuiapp.widgets.sidebar import ConversationItem
 
 SIZE = (120, 35)
 HEAVY = ("llama_cpp", "torch", "transformers", "peft")
-HELP_KEYS = "enter escape ctrl+n ctrl+r ctrl+y f2 ctrl+d ctrl+f ctrl+o ctrl+t f1 ctrl+q ctrl+p"
+HELP_KEYS = (
+    "enter escape ctrl+n ctrl+r ctrl+y f2 ctrl+d ctrl+f ctrl+o ctrl+t f1 f6 f7 ctrl+q ctrl+p"
+)
 
 
 async def until(

@@ -51,6 +51,8 @@ COMMAND_TITLES = {
     "examples": "Example sets",
     "evaluate": "Evaluate",
     "train": "Train an adapter",
+    "adapters": "Adapters: convert, merge, delete, use",
+    "adapter": "Choose this chat's adapter",
 }
 
 
@@ -72,6 +74,9 @@ class TuiApp(App[None]):
         Binding("f3", "examples", "Examples", show=False, tooltip="Edit the example sets"),
         Binding("f4", "evaluate", "Evaluate", show=False, tooltip="Zero- vs few-shot scores"),
         Binding("f5", "train", "Train", show=False, tooltip="Train an adapter, see runs"),
+        # priority: the chat input (a TextArea) binds f6 and f7 to line and all selection
+        Binding("f6", "adapters", "Adapters", show=False, priority=True,
+                tooltip="Adapters: convert, merge, delete"),
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False, tooltip="Quit tuiapp"),
     ]
 
@@ -214,7 +219,7 @@ class TuiApp(App[None]):
 
     # -- dialogs --------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        dialogs = ("models", "settings", "help", "examples", "evaluate", "train")
+        dialogs = ("models", "settings", "help", "examples", "evaluate", "train", "adapters")
         if action in dialogs:  # not over a dialog
             return isinstance(self.screen, ChatScreen)
         return True
@@ -251,6 +256,17 @@ class TuiApp(App[None]):
 
         active = self.service.active
         self.push_screen(TrainScreen(self.db, active.name if active else None))
+
+    def action_adapters(self) -> None:
+        from tuiapp.screens.adapters import AdaptersScreen
+
+        async def closed(name: str | None) -> None:
+            if name:  # "use in chat"
+                await self.chat.use_adapters([(name, 1.0)])
+            else:
+                self.chat.show_adapters()  # a deleted adapter left the conversation's mix
+
+        self.push_screen(AdaptersScreen(self.db, self.service), closed)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_help()))

@@ -6,7 +6,7 @@ notification: the app never dies from a user-facing error.
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from textual import on
 from textual.app import ComposeResult
@@ -54,6 +54,14 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+f", "search", "Search", tooltip="Search every conversation"),
         Binding("ctrl+l", "templates", "Library", show=False, tooltip="Fill a template, run it"),
         Binding("ctrl+s", "save_example", "Save", show=False, tooltip="Save exchange as example"),
+        Binding(
+            "f7",
+            "adapter",
+            "Adapter",
+            show=False,
+            priority=True,  # over the chat input's own f7 (select all)
+            tooltip="Choose this chat's adapter",
+        ),
     ]
 
     def __init__(self, service: ChatService) -> None:
@@ -109,11 +117,13 @@ class ChatScreen(Screen[None]):
         """Show a stored conversation (None: a new, empty one, stored when first used)."""
         with self.guard("History"):
             messages = []
+            adapters: list[dict[str, Any]] = []
             if conversation_id is not None:
-                self.service.history.get_conversation(conversation_id)
+                adapters = self.service.history.get_conversation(conversation_id).adapters
                 messages = self.service.history.messages(conversation_id)
             self.conversation_id = conversation_id
             await self.messages.show(messages)
+            self.status.set_adapters(adapters)
             self.status.set_reply("")
             self.refresh_bindings()
             await self.sidebar.reload(conversation_id)
@@ -174,6 +184,51 @@ class ChatScreen(Screen[None]):
             count = len(self.service.history.messages(conversation_id))
             question = f"Delete “{conv.title}” and its {count} messages? This cannot be undone."
             self.app.push_screen(ConfirmScreen(question), confirmed)
+
+    # -- adapters (the mix is stored per conversation; every reply uses it) -----------------
+    def action_adapter(self) -> None:
+        if self.service.active is None or self.tui.model_loading:
+            self.notify("Adapters need a loaded model: wait for it, or pick one with ctrl+o.",
+                        severity="warning")
+            return
+        from tuiapp.screens.adapter_pick import AdapterPickScreen
+
+        current: list[dict[str, Any]] = []
+        if self.conversation_id is not None:
+            with self.guard("Adapter"):
+                current = self.service.history.get_conversation(self.conversation_id).adapters
+        self.app.push_screen(AdapterPickScreen(self.service, current), self.use_adapters)
+
+    async def use_adapters(self, specs: list[tuple[str, float]] | None) -> None:
+        """Use these (name, scale) for the open conversation's replies ([]: the base model).
+
+        A new chat is stored first, as sending would; a refusal is a notification.
+        """
+        if specs is None:
+            return
+        active = self.service.active
+        with self.guard("Adapter"):
+            if self.conversation_id is None:
+                if not specs:
+                    self.status.set_adapters([])
+                    return
+                self.service.check_adapters(specs)  # refuse before storing an empty chat
+                assert active is not None
+                self.conversation_id = self.service.history.new_conversation(model=active.name).id
+                await self.sidebar.reload(self.conversation_id)
+            conv = self.service.set_adapters(self.conversation_id, specs)
+            self.status.set_adapters(conv.adapters)
+            names = " + ".join(a["name"] for a in conv.adapters)
+            self.notify(f"Replies now use {names}." if names else "Replies use the base model.",
+                        title="Adapter", markup=False)
+
+    def show_adapters(self) -> None:
+        """Read the open conversation's adapters again (an adapter may have been deleted)."""
+        adapters: list[dict[str, Any]] = []
+        if self.conversation_id is not None:
+            with self.guard("Adapter"):
+                adapters = self.service.history.get_conversation(self.conversation_id).adapters
+        self.status.set_adapters(adapters)
 
     # -- sending -----------------------------------------------------------------------------
     def _can_generate(self) -> bool:

@@ -60,6 +60,7 @@ class ExamplesScreen(Screen[None]):
         Binding("e", "edit", "Edit"),
         Binding("d,delete", "delete", "Delete"),
         Binding("slash", "filter", "Filter"),
+        Binding("t", "adapt", "Train adapter", tooltip="One click: train, convert, compare, chat"),
     ]
 
     def __init__(self, db: Any) -> None:
@@ -202,6 +203,15 @@ class ExamplesScreen(Screen[None]):
 
         question = f"Delete row {row_id} (“{shown}”) from '{self.current}'?"
         self.app.push_screen(ConfirmScreen(question), confirmed)
+
+    def action_adapt(self) -> None:
+        """One-click adapter for the highlighted set (tuiapp.screens.adapt)."""
+        from tuiapp.screens.adapt import AdaptScreen
+
+        if self.current is None:
+            return
+        self.app.push_screen(AdaptScreen(self.db, self.app.service,  # type: ignore[attr-defined]
+                                         self.current))
 
     def action_close(self) -> None:
         self.dismiss(None)
