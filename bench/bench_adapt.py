@@ -42,41 +42,65 @@ def main() -> None:
     base = ModelRegistry(db).ensure_default()
     options = {"max_steps": args.steps} | parse_assignments(tuple(args.opt))
     service = None
-    print(f"base {base.name}, LoRA {options}, k-shot: {args.shots} {args.selector}, "
-          f"held-out rows: {args.limit or 'all'}\n")
+    print(
+        f"base {base.name}, LoRA {options}, k-shot: {args.shots} {args.selector}, "
+        f"held-out rows: {args.limit or 'all'}\n"
+    )
     for set_name in args.sets.split(","):
-        request = AdaptRequest(set_name, "lora", dict(options), str(base), args.shots,
-                               args.selector, args.limit, f"bench-{set_name}", True,
-                               args.threads)
+        request = AdaptRequest(
+            set_name,
+            "lora",
+            dict(options),
+            str(base),
+            args.shots,
+            args.selector,
+            args.limit,
+            f"bench-{set_name}",
+            True,
+            args.threads,
+        )
         job = AdaptJob(db, request, service)
         t0 = time.perf_counter()
-        report = job.run(lambda e: print(f"  [{e.fraction:4.0%}] {e.message}", file=sys.stderr)
-                         if e.detail.get("step", 0) % 10 == 0 and "done" not in e.detail
-                         else None)
+        report = job.run(
+            lambda e: (
+                print(f"  [{e.fraction:4.0%}] {e.message}", file=sys.stderr)
+                if e.detail.get("step", 0) % 10 == 0 and "done" not in e.detail
+                else None
+            )
+        )
         service = job.service
         total = time.perf_counter() - t0
         train, convert = report["train"], report["convert"]
         parity = convert["parity"]
-        print(f"## {set_name}: {train['steps']} steps on {train['rows']} rows in "
-              f"{train['seconds']:.0f} s (eval loss {train['metrics'].get('eval_loss', '?')}); "
-              f"convert + parity {convert['seconds']:.0f} s, parity "
-              f"{'passed' if parity['passed'] else 'FAILED'} (KL {parity['kl_mean']:.2e}, "
-              f"threshold {parity['threshold']:.2e}, top-1 {parity['top1_agreement']:.1%}); "
-              f"whole loop {total:.0f} s\n")
+        print(
+            f"## {set_name}: {train['steps']} steps on {train['rows']} rows in "
+            f"{train['seconds']:.0f} s (eval loss {train['metrics'].get('eval_loss', '?')}); "
+            f"convert + parity {convert['seconds']:.0f} s, parity "
+            f"{'passed' if parity['passed'] else 'FAILED'} (KL {parity['kl_mean']:.2e}, "
+            f"threshold {parity['threshold']:.2e}, top-1 {parity['top1_agreement']:.1%}); "
+            f"whole loop {total:.0f} s\n"
+        )
         rows = report["eval"]["table"]
         zero = rows[0]
-        print("| mode | label acc | exact | normalized | main vs zero-shot | prompt tok/query "
-              "| s/query |")
+        print(
+            "| mode | label acc | exact | normalized | main vs zero-shot | prompt tok/query "
+            "| s/query |"
+        )
         print("|---|---|---|---|---|---|---|")
         metric = "label_acc" if zero["label_acc"] is not None else "normalized"
         for row in rows:
             score, base_score = row[metric], zero[metric]
             ratio = f"{score / base_score:.2f}×" if base_score else "n/a (zero-shot 0)"
-            name = {"zero": "zero-shot", "few": f"{row['shots']}-shot {row['selector']}",
-                    "adapter": f"adapter ({row['selector']})"}[row["mode"]]
+            name = {
+                "zero": "zero-shot",
+                "few": f"{row['shots']}-shot {row['selector']}",
+                "adapter": f"adapter ({row['selector']})",
+            }[row["mode"]]
             acc = "-" if row["label_acc"] is None else f"{row['label_acc']:.3f}"
-            print(f"| {name} | {acc} | {row['exact']:.3f} | {row['normalized']:.3f} | {ratio} "
-                  f"| {row['tokens_per_query']} | {row['s_per_query']} |")
+            print(
+                f"| {name} | {acc} | {row['exact']:.3f} | {row['normalized']:.3f} | {ratio} "
+                f"| {row['tokens_per_query']} | {row['s_per_query']} |"
+            )
         print()
     if service is not None:
         service.engine.close()

@@ -17,14 +17,28 @@ from tuiapp.store import open_db
 from tuiapp.store.history import History
 
 pytestmark = pytest.mark.slow
-QUICK = ["--opt", "max_steps=6", "--opt", "learning_rate=2e-3", "--opt", "r=8",
-         "--limit", "6", "--threads", "2"]
+QUICK = [
+    "--opt",
+    "max_steps=6",
+    "--opt",
+    "learning_rate=2e-3",
+    "--opt",
+    "r=8",
+    "--limit",
+    "6",
+    "--threads",
+    "2",
+]
 
 
 def test_adapt_runs_every_stage_and_attaches_the_adapter(home_with_model: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "tuiapp", "adapt", "sentiment", *QUICK,
-                             "--out", "quick", "--json"], capture_output=True, text=True,
-                            env=os.environ.copy(), timeout=900)
+    result = subprocess.run(
+        [sys.executable, "-m", "tuiapp", "adapt", "sentiment", *QUICK, "--out", "quick", "--json"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     progress = [json.loads(line) for line in lines if line.startswith('{"event": "progress"')]
@@ -55,8 +69,17 @@ def test_adapt_runs_every_stage_and_attaches_the_adapter(home_with_model: Path) 
 
     conv = History(db).get_conversation(report["conversation_id"])
     assert conv.adapters == [{"name": "quick", "scale": 1.0}]
-    reply = tuiapp("chat", "-c", str(conv.id), "Great product, works as promised.",
-                   "--max-tokens", "8", "--threads", "2", "--json")
+    reply = tuiapp(
+        "chat",
+        "-c",
+        str(conv.id),
+        "Great product, works as promised.",
+        "--max-tokens",
+        "8",
+        "--threads",
+        "2",
+        "--json",
+    )
     assert reply.returncode == 0, reply.stderr
     stored = History(db).messages(conv.id)[-1]
     assert stored.params["adapters"] == [{"name": "quick", "scale": 1.0}]
@@ -67,9 +90,23 @@ def test_adapt_runs_every_stage_and_attaches_the_adapter(home_with_model: Path) 
 
 
 def test_cancel_during_training_registers_nothing(home_with_model: Path) -> None:
-    child = subprocess.Popen([sys.executable, "-m", "tuiapp", "adapt", "sentiment", *QUICK,
-                              "--opt", "max_steps=400", "--json"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tuiapp",
+            "adapt",
+            "sentiment",
+            *QUICK,
+            "--opt",
+            "max_steps=400",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
     assert child.stdout is not None
     for line in child.stdout:
         if '"stage": "train"' in line and '"step"' in line:  # training is under way
@@ -87,7 +124,8 @@ def test_cancel_during_training_registers_nothing(home_with_model: Path) -> None
 
 
 def test_adapt_refuses_what_cannot_be_attached(home_with_model: Path) -> None:
-    assert_one_line_error(tuiapp("adapt", "sentiment", "--method", "dora"),
-                          "cannot run in llama.cpp as an adapter")
+    assert_one_line_error(
+        tuiapp("adapt", "sentiment", "--method", "dora"), "cannot run in llama.cpp as an adapter"
+    )
     assert_one_line_error(tuiapp("adapt", "no-such-set"), "no-such-set")
     assert_one_line_error(tuiapp("adapt", "sentiment", "--shots", "0"), "--shots")

@@ -29,8 +29,9 @@ def test_convert_chat_evaluate_export_and_delete(home_with_model: Path, tmp_path
     assert listed["name"] == "demo" and listed["gguf"] is None
 
     # Chatting with it before it is converted says what to do.
-    assert_one_line_error(tuiapp("chat", "-a", "demo", "hi", *GREEDY),
-                          "tuiapp adapters convert demo")
+    assert_one_line_error(
+        tuiapp("chat", "-a", "demo", "hi", *GREEDY), "tuiapp adapters convert demo"
+    )
 
     converted = out(tuiapp("adapters", "convert", "demo", "--no-parity", "--json"))
     assert converted["event"] == "finished"
@@ -47,8 +48,7 @@ def test_convert_chat_evaluate_export_and_delete(home_with_model: Path, tmp_path
     base = out(tuiapp("chat", question, *GREEDY, "--json"))
     adapted = out(tuiapp("chat", question, "-a", "demo:1.5", *GREEDY, "--json"))
     assert adapted["reply"] != base["reply"]
-    again = out(tuiapp("chat", question, "-c", str(adapted["conversation_id"]), *GREEDY,
-                       "--json"))
+    again = out(tuiapp("chat", question, "-c", str(adapted["conversation_id"]), *GREEDY, "--json"))
     history = History(open_db())
     conv = history.get_conversation(adapted["conversation_id"])
     assert conv.adapters == [{"name": "demo", "scale": 1.5}]
@@ -78,8 +78,11 @@ def test_convert_chat_evaluate_export_and_delete(home_with_model: Path, tmp_path
     assert 'SYSTEM """Decide whether each review is positive or negative.' in modelfile
     assert "PARAMETER temperature 0.0" in modelfile and "PARAMETER num_predict 4" in modelfile
     assert modelfile.count("MESSAGE user ") == 3 == len(written["examples"])
-    assert modelfile.count('MESSAGE assistant """positive"""') + modelfile.count(
-        'MESSAGE assistant """negative"""') == 3
+    assert (
+        modelfile.count('MESSAGE assistant """positive"""')
+        + modelfile.count('MESSAGE assistant """negative"""')
+        == 3
+    )
     assert_one_line_error(tuiapp("adapters", "export-ollama", "demo", str(target)), "not empty")
 
     deleted = out(tuiapp("adapters", "delete", "demo", "--json"))
@@ -91,12 +94,15 @@ def test_convert_chat_evaluate_export_and_delete(home_with_model: Path, tmp_path
 def test_bad_adapter_requests_are_one_line_errors(home_with_model: Path) -> None:
     db = open_library()
     register_adapter(db, home_with_model / "models" / MODEL, "elsewhere", base_sha256="0" * 64)
-    assert_one_line_error(tuiapp("chat", "hi", "-a", "elsewhere", *GREEDY),
-                          "trained on another base model")
+    assert_one_line_error(
+        tuiapp("chat", "hi", "-a", "elsewhere", *GREEDY), "trained on another base model"
+    )
     assert_one_line_error(tuiapp("chat", "hi", "-a", "nope", *GREEDY), "No adapter named 'nope'")
     assert_one_line_error(tuiapp("chat", "hi", "-a", "elsewhere:lots", *GREEDY), "NAME:SCALE")
     assert_one_line_error(tuiapp("adapters", "convert", "nope"), "No adapter named 'nope'")
     assert_one_line_error(tuiapp("eval", "sentiment", "--mode", "adapter"), "--adapter NAME")
-    assert_one_line_error(tuiapp("eval", "sentiment", "--mode", "adapter", "--adapter",
-                                 "elsewhere", "--limit", "1"), "another base model")
+    assert_one_line_error(
+        tuiapp("eval", "sentiment", "--mode", "adapter", "--adapter", "elsewhere", "--limit", "1"),
+        "another base model",
+    )
     assert History(open_db()).list_conversations() == []  # nothing was written

@@ -19,8 +19,12 @@ pytestmark = pytest.mark.slow
 async def open_adapt(pilot: Pilot, app: TuiApp, set_name: str) -> AdaptScreen:
     await wait_ready(pilot)
     await pilot.press("f3")
-    await until(pilot, lambda: isinstance(app.screen, ExamplesScreen) and app.screen.sets,
-                20, "the example sets")
+    await until(
+        pilot,
+        lambda: isinstance(app.screen, ExamplesScreen) and app.screen.sets,
+        20,
+        "the example sets",
+    )
     examples = app.screen
     assert isinstance(examples, ExamplesScreen)
     table = examples.query_one("#sets", DataTable)
@@ -74,8 +78,12 @@ async def test_cancel_stops_the_loop_and_registers_nothing(home_with_model: Path
         screen = await open_adapt(pilot, app, "sentiment")
         fill(screen, max_steps="400")
         await pilot.press("ctrl+r")
-        await until(pilot, lambda: "step " in str(screen.query_one("#adapt-status").render()),
-                    300, "a training step")
+        await until(
+            pilot,
+            lambda: "step " in str(screen.query_one("#adapt-status").render()),
+            300,
+            "a training step",
+        )
         await pilot.press("escape")
         await until(pilot, lambda: not screen.running, 300, "the cancel")
         assert str(screen.query_one("#adapt-status").render()).startswith("Cancelled")

@@ -34,8 +34,9 @@ def other_base(home: Path, name: str) -> None:
     db = open_db()
     register_adapter(db, base_path(home), name, convert=False, base_sha256="0" * 64)
     gguf = next(a.gguf for a in AdapterStore(db).list_adapters() if a.gguf)
-    AdapterStore(db).record_export(name, "adapter", {"kind": "adapter", "path": gguf,
-                                                     "conversion": {}, "parity": None})
+    AdapterStore(db).record_export(
+        name, "adapter", {"kind": "adapter", "path": gguf, "conversion": {}, "parity": None}
+    )
 
 
 async def open_adapters(pilot: Pilot, rows: int) -> AdaptersScreen:
@@ -52,8 +53,12 @@ async def open_adapters(pilot: Pilot, rows: int) -> AdaptersScreen:
 async def highlight(pilot: Pilot, screen: AdaptersScreen, name: str) -> None:
     table = screen.query_one("#adapters", DataTable)
     table.move_cursor(row=table.get_row_index(name))
-    await until(pilot, lambda: str(screen.query_one("#details", Static).render())
-                .startswith(name), 5, f"the details of {name}")
+    await until(
+        pilot,
+        lambda: str(screen.query_one("#details", Static).render()).startswith(name),
+        5,
+        f"the details of {name}",
+    )
 
 
 def details(screen: AdaptersScreen) -> str:
@@ -63,8 +68,7 @@ def details(screen: AdaptersScreen) -> str:
 async def test_list_details_refusals_and_delete_to_trash(home_with_model: Path) -> None:
     db = open_db()
     adapter = register_adapter(db, base_path(home_with_model), "my-sent")
-    register_adapter(db, base_path(home_with_model), "alien", convert=False,
-                     base_sha256="0" * 64)
+    register_adapter(db, base_path(home_with_model), "alien", convert=False, base_sha256="0" * 64)
     app = TuiApp(autoload=False)
     notes = record_notes(app)
     async with app.run_test(size=SIZE) as pilot:
@@ -76,13 +80,26 @@ async def test_list_details_refusals_and_delete_to_trash(home_with_model: Path) 
 
         screen = await open_adapters(pilot, 2)
         row = screen.row_text("my-sent")
-        assert row[:6] == ["my-sent", "lora", "gemma-3-270m-q4_k_m.gguf", "yes", "unchecked",
-                           "1.5000"]
+        assert row[:6] == [
+            "my-sent",
+            "lora",
+            "gemma-3-270m-q4_k_m.gguf",
+            "yes",
+            "unchecked",
+            "1.5000",
+        ]
         assert screen.row_text("alien")[3:5] == ["no", ""]
         await highlight(pilot, screen, "my-sent")
         text = details(screen)
-        for part in ("method   lora", "r=4", "examples:sentiment", "eval_loss=1.5",
-                     str(adapter.gguf), "parity: unchecked", "MB in"):
+        for part in (
+            "method   lora",
+            "r=4",
+            "examples:sentiment",
+            "eval_loss=1.5",
+            str(adapter.gguf),
+            "parity: unchecked",
+            "MB in",
+        ):
             assert part in text, (part, text)
 
         # refusals are one notification each; the screen stays
@@ -90,14 +107,18 @@ async def test_list_details_refusals_and_delete_to_trash(home_with_model: Path) 
         assert notes[-1][0] == "error" and "No model is loaded" in notes[-1][1]
         await highlight(pilot, screen, "alien")
         await pilot.press("m")  # its base file is nowhere
-        await until(pilot, lambda: screen.running is None and notes[-1][0] == "error", 30,
-                    "the refusal")
+        await until(
+            pilot, lambda: screen.running is None and notes[-1][0] == "error", 30, "the refusal"
+        )
         assert "not available as a GGUF file" in notes[-1][1]
         assert app.screen is screen
         screen.running = "alien"  # a finished export whose parity failed: loud, an error
         warning = "PARITY CHECK FAILED: the export does not match the trained adapter (KL 3)."
-        screen.post_message(AdaptersScreen.Event({"event": "finished", "warning": warning,
-                                                  "export": {"path": "/x/alien-f32.gguf"}}))
+        screen.post_message(
+            AdaptersScreen.Event(
+                {"event": "finished", "warning": warning, "export": {"path": "/x/alien-f32.gguf"}}
+            )
+        )
         await until(pilot, lambda: notes[-1] == ("error", warning), 5, "the parity warning")
         screen.running = None
 

@@ -27,8 +27,12 @@ from typing import Any
 from tuiapp.errors import BadInput, TuiappError
 from tuiapp.store import db_lock, transaction
 
-STAGES = {"train": (0.0, 0.70), "convert": (0.70, 0.82), "evaluate": (0.82, 0.98),
-          "attach": (0.98, 1.0)}
+STAGES = {
+    "train": (0.0, 0.70),
+    "convert": (0.70, 0.82),
+    "evaluate": (0.82, 0.98),
+    "attach": (0.98, 1.0),
+}
 
 
 class AdaptFailed(TuiappError):
@@ -70,8 +74,12 @@ class AdaptJob:
         self.db = db
         self.request = request
         self.service = service  # a ChatService with the base loaded; made when None
-        self.report: dict[str, Any] = {"set": request.set_name, "method": request.method,
-                                       "options": request.options, "status": "running"}
+        self.report: dict[str, Any] = {
+            "set": request.set_name,
+            "method": request.method,
+            "options": request.options,
+            "status": "running",
+        }
         self.id: int | None = None
         self._cancel = threading.Event()
         self._current: Any = None  # the child job of the stage in progress
@@ -104,13 +112,17 @@ class AdaptJob:
         template = TemplateStore(self.db).get(example_set.template)
         counts = store.counts(req.set_name)
         if not counts.get("train") or not counts.get("heldout"):
-            raise BadInput(f"Example set '{req.set_name}' needs train and held-out rows "
-                           f"(has {counts.get('train', 0)} / {counts.get('heldout', 0)}).")
+            raise BadInput(
+                f"Example set '{req.set_name}' needs train and held-out rows "
+                f"(has {counts.get('train', 0)} / {counts.get('heldout', 0)})."
+            )
         method = load_methods().get(req.method)
         if not method.capabilities.gguf_adapter_export:
-            raise BadInput(f"'{req.method}' adapters cannot run in llama.cpp as an adapter, so "
-                           "one-click adapt cannot attach them; use lora (or qlora on a GPU), or "
-                           f"`tuiapp train --method {req.method}` then `tuiapp adapters merge`.")
+            raise BadInput(
+                f"'{req.method}' adapters cannot run in llama.cpp as an adapter, so "
+                "one-click adapt cannot attach them; use lora (or qlora on a GPU), or "
+                f"`tuiapp train --method {req.method}` then `tuiapp adapters merge`."
+            )
         if req.shots < 1:
             raise BadInput("--shots (the k-shot baseline) must be at least 1.")
         get_selector(req.selector)
@@ -144,9 +156,13 @@ class AdaptJob:
             self._end("failed", stage, f"{type(exc).__name__}: {exc}", started)
             raise
         self._end("done", "done", None, started)
-        self._event("done", 1.0, f"Done in {self.report['seconds']:.0f} s: adapter "
-                                 f"'{adapter}' is attached to conversation "
-                                 f"{self.report['conversation_id']}.")
+        self._event(
+            "done",
+            1.0,
+            f"Done in {self.report['seconds']:.0f} s: adapter "
+            f"'{adapter}' is attached to conversation "
+            f"{self.report['conversation_id']}.",
+        )
         return self.report
 
     # -- stages --------------------------------------------------------------------------
@@ -158,8 +174,16 @@ class AdaptJob:
         req = self.request
         self._event("train", 0.0, f"Training {req.method} on '{req.set_name}'…")
         t0 = time.perf_counter()
-        job = start_training(TrainRequest(req.method, DataSource.examples(req.set_name),
-                                          req.model, dict(req.options), req.out_name), self.db)
+        job = start_training(
+            TrainRequest(
+                req.method,
+                DataSource.examples(req.set_name),
+                req.model,
+                dict(req.options),
+                req.out_name,
+            ),
+            self.db,
+        )
         self._current = job
         self._update(run_id=job.run_id)
         if self.cancelled:
@@ -180,10 +204,14 @@ class AdaptJob:
         if end.get("event") != "finished":
             raise AdaptFailed(describe(end) if end else "training ended without a word")
         run = job.store.get_run(job.run_id)
-        self.report["train"] = {"run_id": job.run_id, "adapter": end["adapter"],
-                                "seconds": round(time.perf_counter() - t0, 1),
-                                "steps": run.step, "rows": run.n_train,
-                                "metrics": end.get("metrics", {})}
+        self.report["train"] = {
+            "run_id": job.run_id,
+            "adapter": end["adapter"],
+            "seconds": round(time.perf_counter() - t0, 1),
+            "steps": run.step,
+            "rows": run.n_train,
+            "metrics": end.get("metrics", {}),
+        }
         self._update(adapter=end["adapter"], report=self.report, stage="convert")
         return str(end["adapter"])
 
@@ -194,8 +222,9 @@ class AdaptJob:
             raise AdaptCancelled("Cancelled before conversion.")
         self._event("convert", 0.0, f"Converting '{name}' to a GGUF adapter…")
         t0 = time.perf_counter()
-        job = start_export(self.db, name, "adapter", parity=self.request.parity,
-                           threads=self.request.threads)
+        job = start_export(
+            self.db, name, "adapter", parity=self.request.parity, threads=self.request.threads
+        )
         self._current = job
         if self.cancelled:
             job.cancel()
@@ -208,9 +237,12 @@ class AdaptJob:
                 raise AdaptCancelled("Cancelled while converting.")
             raise AdaptFailed(job.error or "the conversion failed")
         warning = parity_warning(job.export)
-        self.report["convert"] = {"seconds": round(time.perf_counter() - t0, 1),
-                                  "path": job.export["path"], "parity": job.export["parity"],
-                                  "warning": warning}
+        self.report["convert"] = {
+            "seconds": round(time.perf_counter() - t0, 1),
+            "path": job.export["path"],
+            "parity": job.export["parity"],
+            "warning": warning,
+        }
         if warning:
             self._event("convert", 1.0, warning, {"warning": warning})
         self._update(report=self.report, stage="evaluate")
@@ -224,22 +256,41 @@ class AdaptJob:
         store = ExampleStore(self.db)
         example_set = store.get_set(req.set_name)
         rows = store.examples(req.set_name)
-        modes = [("zero-shot", EvalOptions(mode="zero", limit=req.limit)),
-                 (f"{req.shots}-shot {req.selector}",
-                  EvalOptions(mode="few", shots=req.shots, selector=req.selector,
-                              limit=req.limit)),
-                 (f"adapter {adapter}", EvalOptions(mode="adapter", adapter=adapter, shots=0,
-                                                    limit=req.limit))]
+        modes = [
+            ("zero-shot", EvalOptions(mode="zero", limit=req.limit)),
+            (
+                f"{req.shots}-shot {req.selector}",
+                EvalOptions(mode="few", shots=req.shots, selector=req.selector, limit=req.limit),
+            ),
+            (
+                f"adapter {adapter}",
+                EvalOptions(mode="adapter", adapter=adapter, shots=0, limit=req.limit),
+            ),
+        ]
         runs = []
         for index, (label, opts) in enumerate(modes):
-            def progress(done: int, total: int, _eta: float | None, i: int = index,
-                         what: str = label) -> None:
-                self._event("evaluate", (i + done / max(1, total)) / len(modes),
-                            f"Evaluating {what}: {done}/{total} rows",
-                            {"done": done, "total": total})
 
-            run = run_eval(self.db, service.engine, service.active, template, example_set,
-                           rows, opts, progress=progress, cancel=self._cancel)
+            def progress(
+                done: int, total: int, _eta: float | None, i: int = index, what: str = label
+            ) -> None:
+                self._event(
+                    "evaluate",
+                    (i + done / max(1, total)) / len(modes),
+                    f"Evaluating {what}: {done}/{total} rows",
+                    {"done": done, "total": total},
+                )
+
+            run = run_eval(
+                self.db,
+                service.engine,
+                service.active,
+                template,
+                example_set,
+                rows,
+                opts,
+                progress=progress,
+                cancel=self._cancel,
+            )
             runs.append(run)
             if self.cancelled:
                 raise AdaptCancelled(f"Cancelled while evaluating {label}.")
@@ -249,8 +300,9 @@ class AdaptJob:
     def _attach(self, adapter: str) -> None:
         service = self._service(adapter)
         history = service.history
-        conv = history.new_conversation(title=f"{adapter} · adapted on {self.request.set_name}",
-                                        model=service.active.name)
+        conv = history.new_conversation(
+            title=f"{adapter} · adapted on {self.request.set_name}", model=service.active.name
+        )
         service.set_adapters(conv.id, [(adapter, 1.0)])
         self.report["conversation_id"] = conv.id
         self._update(conversation_id=conv.id, report=self.report)
@@ -262,28 +314,39 @@ class AdaptJob:
         from tuiapp.adapters import AdapterStore
 
         base_sha = AdapterStore(self.db).get_adapter(adapter).base_sha256
-        if self.service is not None and self.service.active is not None \
-                and self.service.active.info.sha256 == base_sha:
+        if (
+            self.service is not None
+            and self.service.active is not None
+            and self.service.active.info.sha256 == base_sha
+        ):
             return self.service
         if self.service is not None and self.service.active is not None:
-            raise AdaptFailed("The chat model changed while training; pick the base model "
-                              "again to evaluate the adapter.")
+            raise AdaptFailed(
+                "The chat model changed while training; pick the base model "
+                "again to evaluate the adapter."
+            )
         from tuiapp.chat import ChatService
         from tuiapp.engine.engine import Engine
         from tuiapp.exports import base_gguf_for
         from tuiapp.models import ModelRegistry
         from tuiapp.store.history import History
 
-        service = ChatService(History(self.db), ModelRegistry(self.db),
-                              Engine(n_threads=self.request.threads))
+        service = ChatService(
+            History(self.db), ModelRegistry(self.db), Engine(n_threads=self.request.threads)
+        )
         base = base_gguf_for(self.db, AdapterStore(self.db).get_adapter(adapter))
         self._event("evaluate", 0.0, f"Loading {base.name}…")
         service.load_model(str(base)).result()
         self.service = service
         return service
 
-    def _event(self, stage: str, stage_fraction: float | None, message: str,
-               detail: dict[str, Any] | None = None) -> None:
+    def _event(
+        self,
+        stage: str,
+        stage_fraction: float | None,
+        message: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         low, high = STAGES.get(stage, (1.0, 1.0))
         fraction = low if stage_fraction is None else low + (high - low) * stage_fraction
         self._fraction = min(1.0, max(self._fraction, fraction))  # one bar: never backwards
@@ -291,9 +354,15 @@ class AdaptJob:
 
     def _create(self) -> None:
         req = self.request
-        row = {"set_name": req.set_name, "method": req.method,
-               "options": json.dumps(req.options, sort_keys=True), "status": "running",
-               "stage": "train", "report": json.dumps(self.report), "started": now()}
+        row = {
+            "set_name": req.set_name,
+            "method": req.method,
+            "options": json.dumps(req.options, sort_keys=True),
+            "status": "running",
+            "stage": "train",
+            "report": json.dumps(self.report),
+            "started": now(),
+        }
         with transaction(self.db):
             self.id = self.db["adapt_jobs"].insert(row).last_pk
         self.report["id"] = self.id
@@ -305,18 +374,24 @@ class AdaptJob:
             self.db["adapt_jobs"].update(self.id, changes)
 
     def _end(self, status: str, stage: str, error: str | None, started: float) -> None:
-        self.report.update(status=status, error=error,
-                           seconds=round(time.perf_counter() - started, 1))
-        self._update(status=status, stage=stage, error=error, report=self.report,
-                     finished=now())
+        self.report.update(
+            status=status, error=error, seconds=round(time.perf_counter() - started, 1)
+        )
+        self._update(status=status, stage=stage, error=error, report=self.report, finished=now())
 
 
 def list_jobs(db: Any, limit: int | None = 20) -> list[dict[str, Any]]:
     """Recent one-click jobs, newest first, reports decoded."""
     with db_lock(db):
         rows = list(db["adapt_jobs"].rows_where(order_by="id desc", limit=limit))
-    return [row | {"options": json.loads(row["options"] or "{}"),
-                   "report": json.loads(row["report"] or "{}")} for row in rows]
+    return [
+        row
+        | {
+            "options": json.loads(row["options"] or "{}"),
+            "report": json.loads(row["report"] or "{}"),
+        }
+        for row in rows
+    ]
 
 
 def as_dict(event: AdaptEvent) -> dict[str, Any]:

@@ -98,14 +98,22 @@ def parity_warning(export: dict[str, Any]) -> str | None:
     return parity.get("warning") or (
         f"PARITY CHECK FAILED: the export does not match the trained adapter (KL "
         f"{parity.get('kl_mean', float('nan')):.4g}, top-1 agreement "
-        f"{parity.get('top1_agreement', float('nan')):.1%}).")
+        f"{parity.get('top1_agreement', float('nan')):.1%})."
+    )
 
 
 class ExportJob:
     """One conversion child. ``events()`` is read by one thread; ``cancel()`` from any."""
 
-    def __init__(self, store: AdapterStore, adapter: Adapter, key: str, out: Path,
-                 process: subprocess.Popen[str], log: Path) -> None:
+    def __init__(
+        self,
+        store: AdapterStore,
+        adapter: Adapter,
+        key: str,
+        out: Path,
+        process: subprocess.Popen[str],
+        log: Path,
+    ) -> None:
         self.store = store
         self.adapter = adapter
         self.key = key
@@ -132,9 +140,14 @@ class ExportJob:
         code = self.process.wait()
         if terminal is None:
             tail = self.log.read_text(errors="replace").strip().splitlines()[-1:]
-            why = "Cancelled." if self.cancelled.is_set() else (
-                f"the conversion process ended unexpectedly (exit status {code})"
-                + (f": {tail[0]}" if tail else ""))
+            why = (
+                "Cancelled."
+                if self.cancelled.is_set()
+                else (
+                    f"the conversion process ended unexpectedly (exit status {code})"
+                    + (f": {tail[0]}" if tail else "")
+                )
+            )
             terminal = {"event": "failed", "error": why, "kind": "Lost"}
         if terminal["event"] == "finished":
             stored = self.store.record_export(self.adapter.name, self.key, terminal["export"])
@@ -158,9 +171,16 @@ class ExportJob:
             self.process.send_signal(signal.SIGTERM)
 
 
-def start_export(db: Any, name: str, kind: str = "adapter", *, outtype: str = "f32",
-                 quant: str = "Q4_K_M", parity: bool = True,
-                 threads: int | None = None) -> ExportJob:
+def start_export(
+    db: Any,
+    name: str,
+    kind: str = "adapter",
+    *,
+    outtype: str = "f32",
+    quant: str = "Q4_K_M",
+    parity: bool = True,
+    threads: int | None = None,
+) -> ExportJob:
     """Check the adapter and its base, then start the conversion child."""
     store = AdapterStore(db)
     adapter = store.get_adapter(name)
@@ -178,20 +198,45 @@ def start_export(db: Any, name: str, kind: str = "adapter", *, outtype: str = "f
     key = export_key(kind, quant)
     out_dir = adapter.exports_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / (f"{adapter.name}-{outtype}.gguf" if kind == "adapter"
-                     else f"{adapter.name}-{quant.upper()}.gguf")
-    cmd = [sys.executable, "-m", "tuiapp.conversion", kind, adapter.path, str(base), str(out),
-           "--arch", adapter.architecture, "--base-sha256", adapter.base_sha256]
+    out = out_dir / (
+        f"{adapter.name}-{outtype}.gguf"
+        if kind == "adapter"
+        else f"{adapter.name}-{quant.upper()}.gguf"
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "tuiapp.conversion",
+        kind,
+        adapter.path,
+        str(base),
+        str(out),
+        "--arch",
+        adapter.architecture,
+        "--base-sha256",
+        adapter.base_sha256,
+    ]
     cmd += ["--outtype", outtype] if kind == "adapter" else ["--quant", quant.upper()]
     if not parity:
         cmd.append("--no-parity")
     if threads:
         cmd += ["--threads", str(threads)]
-    env = os.environ | {"TUIAPP_HOME": str(data_dir()), "PYTHONUNBUFFERED": "1",
-                        "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-                        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    env = os.environ | {
+        "TUIAPP_HOME": str(data_dir()),
+        "PYTHONUNBUFFERED": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+    }
     log = out_dir / "convert.log"
     with log.open("a") as err:
-        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env,
-                                   start_new_session=True, bufsize=1)
+        process = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=env,
+            start_new_session=True,
+            bufsize=1,
+        )
     return ExportJob(store, adapter, key, out, process, log)

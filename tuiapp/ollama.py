@@ -26,14 +26,21 @@ from tuiapp.errors import BadInput
 from tuiapp.library.fewshot import SEPARATOR, continuation
 from tuiapp.library.records import Example, Template
 
-PARAMETERS = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
-              "min_p": "min_p", "repeat_penalty": "repeat_penalty",
-              "max_tokens": "num_predict", "seed": "seed"}
+PARAMETERS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "min_p": "min_p",
+    "repeat_penalty": "repeat_penalty",
+    "max_tokens": "num_predict",
+    "seed": "seed",
+}
 _EXPRESSION = re.compile(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*-?\}\}")
 
 
-def export_ollama(db: Any, name: str, directory: Path, *, shots: int = 3,
-                  link_base: bool = True) -> dict[str, Any]:
+def export_ollama(
+    db: Any, name: str, directory: Path, *, shots: int = 3, link_base: bool = True
+) -> dict[str, Any]:
     """Write the directory; returns what was written (paths, template used, examples)."""
     from tuiapp.exports import base_gguf_for
 
@@ -52,9 +59,11 @@ def export_ollama(db: Any, name: str, directory: Path, *, shots: int = 3,
         raise BadInput(f"{directory} is not empty: choose a new directory.")
     directory.mkdir(parents=True, exist_ok=True)
 
-    lines = [f"# Written by tuiapp for adapter '{name}' ({adapter.method}, base "
-             f"{adapter.base_model}, sha256 {adapter.base_sha256[:16]}…).",
-             f"# Create it with:  ollama create {name} -f Modelfile"]
+    lines = [
+        f"# Written by tuiapp for adapter '{name}' ({adapter.method}, base "
+        f"{adapter.base_model}, sha256 {adapter.base_sha256[:16]}…).",
+        f"# Create it with:  ollama create {name} -f Modelfile",
+    ]
     if adapter.gguf is not None:
         _place(base, directory / base.name, link_base)
         _place(Path(adapter.gguf), directory / Path(adapter.gguf).name, link=False)
@@ -83,10 +92,15 @@ def export_ollama(db: Any, name: str, directory: Path, *, shots: int = 3,
         written.append(ex.id)
     modelfile = directory / "Modelfile"
     modelfile.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return {"directory": str(directory), "modelfile": str(modelfile),
-            "template": template.name if template else None, "user_is": variable or "filled",
-            "examples": written, "adapter": adapter.gguf, "merged": str(merged) if merged and
-            adapter.gguf is None else None}
+    return {
+        "directory": str(directory),
+        "modelfile": str(modelfile),
+        "template": template.name if template else None,
+        "user_is": variable or "filled",
+        "examples": written,
+        "adapter": adapter.gguf,
+        "merged": str(merged) if merged and adapter.gguf is None else None,
+    }
 
 
 def _merged_export(adapter: Adapter) -> Path | None:
@@ -96,8 +110,9 @@ def _merged_export(adapter: Adapter) -> Path | None:
     return None
 
 
-def _template_and_examples(db: Any, store: AdapterStore, adapter: Adapter,
-                           shots: int) -> tuple[Template | None, list[Example]]:
+def _template_and_examples(
+    db: Any, store: AdapterStore, adapter: Adapter, shots: int
+) -> tuple[Template | None, list[Example]]:
     """The template and training rows behind an adapter trained on an example set."""
     from tuiapp.errors import NotFound
     from tuiapp.library.examples import ExampleStore
@@ -141,17 +156,22 @@ def _go_template(template: Template, variable: str | None) -> str:
     else:
         user, join = "{{ .Content }}", " "
     sep = SEPARATOR
-    return (f"{{{{ if .System }}}}{{{{ .System }}}}{sep}{{{{ end }}}}"
-            f"{{{{ range .Messages }}}}{{{{ if eq .Role \"user\" }}}}{user}"
-            f"{{{{ else if eq .Role \"assistant\" }}}}{join}{{{{ .Content }}}}{sep}"
-            f"{{{{ end }}}}{{{{ end }}}}")
+    return (
+        f"{{{{ if .System }}}}{{{{ .System }}}}{sep}{{{{ end }}}}"
+        f'{{{{ range .Messages }}}}{{{{ if eq .Role "user" }}}}{user}'
+        f'{{{{ else if eq .Role "assistant" }}}}{join}{{{{ .Content }}}}{sep}'
+        f"{{{{ end }}}}{{{{ end }}}}"
+    )
 
 
 def _parameters(template: Template | None, raw: bool) -> list[str]:
     if template is None:
         return []
-    lines = [f"PARAMETER {PARAMETERS[k]} {v}" for k, v in sorted(template.params.items())
-             if k in PARAMETERS and v is not None]
+    lines = [
+        f"PARAMETER {PARAMETERS[k]} {v}"
+        for k, v in sorted(template.params.items())
+        if k in PARAMETERS and v is not None
+    ]
     stops = list(dict.fromkeys([*template.stop, *([SEPARATOR] if raw else [])]))
     lines += [f"PARAMETER stop {json.dumps(stop)}" for stop in stops]
     return lines

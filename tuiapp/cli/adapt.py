@@ -14,21 +14,45 @@ from tuiapp.cli.output import json_option, print_json, print_table
 @cli.command()
 @click.argument("set_name", metavar="SET")
 @click.option("--method", default="lora", show_default=True, help="Fine-tuning method.")
-@click.option("--opt", "opts", multiple=True, metavar="KEY=VALUE",
-              help="A method or training option; repeat it (see `tuiapp methods show NAME`).")
+@click.option(
+    "--opt",
+    "opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A method or training option; repeat it (see `tuiapp methods show NAME`).",
+)
 @click.option("-m", "--model", default=None, help="Base GGUF: registry name, path or 'default'.")
-@click.option("--shots", type=int, default=4, show_default=True,
-              help="Examples per prompt in the k-shot baseline.")
-@click.option("--selector", default="fixed", show_default=True,
-              help="How the k-shot baseline chooses examples.")
+@click.option(
+    "--shots",
+    type=int,
+    default=4,
+    show_default=True,
+    help="Examples per prompt in the k-shot baseline.",
+)
+@click.option(
+    "--selector",
+    default="fixed",
+    show_default=True,
+    help="How the k-shot baseline chooses examples.",
+)
 @click.option("--limit", type=int, default=None, help="Score the first N held-out rows only.")
 @click.option("--out", "out_name", default=None, help="Name of the adapter to register.")
 @click.option("--no-parity", is_flag=True, help="Skip the parity check (not recommended).")
 @click.option("--threads", type=int, default=None, help="CPU threads for llama.cpp.")
 @json_option
-def adapt(set_name: str, method: str, opts: tuple[str, ...], model: str | None, shots: int,
-          selector: str, limit: int | None, out_name: str | None, no_parity: bool,
-          threads: int | None, as_json: bool) -> None:
+def adapt(
+    set_name: str,
+    method: str,
+    opts: tuple[str, ...],
+    model: str | None,
+    shots: int,
+    selector: str,
+    limit: int | None,
+    out_name: str | None,
+    no_parity: bool,
+    threads: int | None,
+    as_json: bool,
+) -> None:
     """Train an adapter on example set SET, convert it, check it, compare it with zero- and
     k-shot prompting on the held-out rows, and attach it to a new conversation.
 
@@ -39,8 +63,18 @@ def adapt(set_name: str, method: str, opts: tuple[str, ...], model: str | None, 
     from tuiapp.methods import parse_assignments
 
     db = open_library()
-    request = AdaptRequest(set_name, method, parse_assignments(opts), model, shots, selector,
-                           limit, out_name, not no_parity, threads)
+    request = AdaptRequest(
+        set_name,
+        method,
+        parse_assignments(opts),
+        model,
+        shots,
+        selector,
+        limit,
+        out_name,
+        not no_parity,
+        threads,
+    )
     job = AdaptJob(db, request)
     last = {"stage": "", "message": ""}
 
@@ -75,21 +109,27 @@ def adapt(set_name: str, method: str, opts: tuple[str, ...], model: str | None, 
 
 def print_report(report: dict[str, Any]) -> None:
     train, convert = report.get("train", {}), report.get("convert", {})
-    click.echo(f"\nAdapter '{train.get('adapter')}' ({report['method']}) on "
-               f"'{report['set']}': trained {train.get('steps')} steps on {train.get('rows')} "
-               f"rows in {train.get('seconds')} s; converted in {convert.get('seconds')} s.")
+    click.echo(
+        f"\nAdapter '{train.get('adapter')}' ({report['method']}) on "
+        f"'{report['set']}': trained {train.get('steps')} steps on {train.get('rows')} "
+        f"rows in {train.get('seconds')} s; converted in {convert.get('seconds')} s."
+    )
     parity = convert.get("parity")
     if parity:
-        click.echo(f"Parity {'passed' if parity['passed'] else 'FAILED'}: KL "
-                   f"{parity['kl_mean']:.2e} (threshold {parity['threshold']:.2e}), top-1 "
-                   f"{parity['top1_agreement']:.1%}.")
+        click.echo(
+            f"Parity {'passed' if parity['passed'] else 'FAILED'}: KL "
+            f"{parity['kl_mean']:.2e} (threshold {parity['threshold']:.2e}), top-1 "
+            f"{parity['top1_agreement']:.1%}."
+        )
     if convert.get("warning"):
         click.secho(convert["warning"], fg="red", bold=True, err=True)
     from tuiapp.library.evaluate import COMPARE_COLUMNS
 
     print_table(report.get("eval", {}).get("table", []), COMPARE_COLUMNS)
-    click.echo(f"Chat with it: tuiapp chat -c {report.get('conversation_id')} \"...\"  "
-               f"(or open conversation {report.get('conversation_id')} in the app)")
+    click.echo(
+        f'Chat with it: tuiapp chat -c {report.get("conversation_id")} "..."  '
+        f"(or open conversation {report.get('conversation_id')} in the app)"
+    )
     sys.stdout.flush()
 
 
@@ -105,9 +145,20 @@ def adapt_jobs(limit: int, as_json: bool) -> None:
     if as_json:
         print_json(jobs)
         return
-    print_table([{"id": j["id"], "set": j["set_name"], "method": j["method"],
-                  "status": j["status"], "stage": j["stage"], "adapter": j["adapter"],
-                  "conversation": j["conversation_id"], "started": j["started"],
-                  "error": j["error"]} for j in jobs],
-                ["id", "set", "method", "status", "stage", "adapter", "conversation", "started",
-                 "error"])
+    print_table(
+        [
+            {
+                "id": j["id"],
+                "set": j["set_name"],
+                "method": j["method"],
+                "status": j["status"],
+                "stage": j["stage"],
+                "adapter": j["adapter"],
+                "conversation": j["conversation_id"],
+                "started": j["started"],
+                "error": j["error"],
+            }
+            for j in jobs
+        ],
+        ["id", "set", "method", "status", "stage", "adapter", "conversation", "started", "error"],
+    )

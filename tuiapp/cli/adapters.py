@@ -60,8 +60,7 @@ def list_(as_json: bool) -> None:
         }
         for a in found
     ]
-    print_table(rows, ["name", "method", "base", "export", "parity", "eval_loss", "run",
-                       "created"])
+    print_table(rows, ["name", "method", "base", "export", "parity", "eval_loss", "run", "created"])
 
 
 @adapters.command()
@@ -87,8 +86,11 @@ def show(name: str, as_json: bool) -> None:
         f"run         {adapter.run_id}, created {adapter.created}",
     ]
     if not adapter.exports:
-        lines.append("exports     none yet: `tuiapp adapters "
-                     + ("convert" if adapter.gguf_adapter_export else "merge") + f" {name}`")
+        lines.append(
+            "exports     none yet: `tuiapp adapters "
+            + ("convert" if adapter.gguf_adapter_export else "merge")
+            + f" {name}`"
+        )
     for key, export in sorted(adapter.exports.items()):
         lines.append(f"export      {key}: {export['path']} ({export.get('created', '')})")
         lines.append(f"            {_parity_line(export.get('parity'))}")
@@ -106,9 +108,11 @@ def _parity_line(parity: dict[str, Any] | None) -> str:
     if parity is None:
         return "parity not checked"
     verdict = "passed" if parity["passed"] else "FAILED"
-    return (f"parity {verdict}: KL {parity['kl_mean']:.2e} (threshold {parity['threshold']:.2e}, "
-            f"quantization noise {parity['noise_kl_mean']:.2e}), top-1 "
-            f"{parity['top1_agreement']:.1%} over {parity['positions']} positions")
+    return (
+        f"parity {verdict}: KL {parity['kl_mean']:.2e} (threshold {parity['threshold']:.2e}, "
+        f"quantization noise {parity['noise_kl_mean']:.2e}), top-1 "
+        f"{parity['top1_agreement']:.1%} over {parity['positions']} positions"
+    )
 
 
 @adapters.command()
@@ -122,14 +126,19 @@ def convert(name: str, outtype: str, no_parity: bool, threads: int | None, as_js
     from tuiapp.exports import start_export
     from tuiapp.store import open_db
 
-    _follow(start_export(open_db(), name, "adapter", outtype=outtype, parity=not no_parity,
-                         threads=threads), as_json)
+    _follow(
+        start_export(
+            open_db(), name, "adapter", outtype=outtype, parity=not no_parity, threads=threads
+        ),
+        as_json,
+    )
 
 
 @adapters.command()
 @click.argument("name")
-@click.option("--quant", default="Q4_K_M", show_default=True,
-              help="Q4_K_M | Q5_K_M | Q6_K | Q8_0 | F16 | F32")
+@click.option(
+    "--quant", default="Q4_K_M", show_default=True, help="Q4_K_M | Q5_K_M | Q6_K | Q8_0 | F16 | F32"
+)
 @click.option("--no-parity", is_flag=True, help="Skip the parity check (not recommended).")
 @click.option("--threads", type=int, default=None, help="CPU threads for llama.cpp.")
 @json_option
@@ -138,8 +147,10 @@ def merge(name: str, quant: str, no_parity: bool, threads: int | None, as_json: 
     from tuiapp.exports import start_export
     from tuiapp.store import open_db
 
-    _follow(start_export(open_db(), name, "merge", quant=quant, parity=not no_parity,
-                         threads=threads), as_json)
+    _follow(
+        start_export(open_db(), name, "merge", quant=quant, parity=not no_parity, threads=threads),
+        as_json,
+    )
 
 
 def _follow(job: Any, as_json: bool) -> None:
@@ -174,10 +185,19 @@ def _follow(job: Any, as_json: bool) -> None:
 @adapters.command("export-ollama")
 @click.argument("name")
 @click.argument("directory", type=click.Path())
-@click.option("--shots", type=int, default=3, show_default=True,
-              help="Few-shot examples from the training set, as MESSAGE lines.")
-@click.option("--link-base/--copy-base", default=True, show_default=True,
-              help="Hard-link the base GGUF into DIRECTORY when possible, else copy it.")
+@click.option(
+    "--shots",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Few-shot examples from the training set, as MESSAGE lines.",
+)
+@click.option(
+    "--link-base/--copy-base",
+    default=True,
+    show_default=True,
+    help="Hard-link the base GGUF into DIRECTORY when possible, else copy it.",
+)
 @json_option
 def export_ollama(name: str, directory: str, shots: int, link_base: bool, as_json: bool) -> None:
     """Write DIRECTORY with a Modelfile (base, adapter, template, parameters, examples) for

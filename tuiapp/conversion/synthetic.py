@@ -17,12 +17,17 @@ MODULES = {
     "ffn_up": "mlp.up_proj",
     "ffn_down": "mlp.down_proj",
 }
-MODEL_CLASSES = {"gemma3": "Gemma3ForCausalLM", "llama": "LlamaForCausalLM",
-                 "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}
+MODEL_CLASSES = {
+    "gemma3": "Gemma3ForCausalLM",
+    "llama": "LlamaForCausalLM",
+    "qwen2": "Qwen2ForCausalLM",
+    "qwen3": "Qwen3ForCausalLM",
+}
 
 
-def write_peft_lora(base: Path, out: Path, rank: int = 16, alpha: float = 32.0,
-                    std: float = 0.02, seed: int = 0) -> Path:
+def write_peft_lora(
+    base: Path, out: Path, rank: int = 16, alpha: float = 32.0, std: float = 0.02, seed: int = 0
+) -> Path:
     """A PEFT LoRA adapter directory for ``base`` with random A and B on all linear layers."""
     import numpy as np
     from safetensors.numpy import save_file
@@ -42,13 +47,19 @@ def write_peft_lora(base: Path, out: Path, rank: int = 16, alpha: float = 32.0,
     save_file(tensors, str(out / "adapter_model.safetensors"))
     arch = info.architecture
     model_class = MODEL_CLASSES.get(arch, "AutoModelForCausalLM")
-    (out / "adapter_config.json").write_text(json.dumps({
-        "peft_type": "LORA",
-        "r": rank,
-        "lora_alpha": alpha,
-        "use_rslora": False,
-        "target_modules": sorted({m.split(".")[-1] for m in MODULES.values()}),
-        "auto_mapping": {"base_model_class": model_class,
-                         "parent_library": f"transformers.models.{arch}.modeling_{arch}"},
-    }))
+    (out / "adapter_config.json").write_text(
+        json.dumps(
+            {
+                "peft_type": "LORA",
+                "r": rank,
+                "lora_alpha": alpha,
+                "use_rslora": False,
+                "target_modules": sorted({m.split(".")[-1] for m in MODULES.values()}),
+                "auto_mapping": {
+                    "base_model_class": model_class,
+                    "parent_library": f"transformers.models.{arch}.modeling_{arch}",
+                },
+            }
+        )
+    )
     return out

@@ -20,8 +20,12 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar
 
 from tuiapp.errors import BadInput, TuiappError
 
-STAGE_NAMES = {"train": "Train", "convert": "Convert + parity", "evaluate": "Evaluate",
-               "attach": "Attach to a chat"}
+STAGE_NAMES = {
+    "train": "Train",
+    "convert": "Convert + parity",
+    "evaluate": "Evaluate",
+    "attach": "Attach to a chat",
+}
 FIELDS = (  # (id, label, default, help)
     ("max_steps", "max steps", "0", "Optimizer steps; 0: `epochs` passes over the rows."),
     ("epochs", "epochs", "3", "Passes over the training rows when max steps is 0."),
@@ -74,13 +78,17 @@ class AdaptScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="adapt"):
-            yield Label(f"One-click adapter for '{self.set_name}': train, convert, check, "
-                        "compare, chat", classes="dialog-title", markup=False)
+            yield Label(
+                f"One-click adapter for '{self.set_name}': train, convert, check, compare, chat",
+                classes="dialog-title",
+                markup=False,
+            )
             with Grid(id="adapt-form"):
                 for field_id, label, default, help_text in FIELDS:
                     yield Label(label, classes="field-name")
-                    kind = "integer" if field_id in ("max_steps", "r", "shots", "limit") \
-                        else "number"
+                    kind = (
+                        "integer" if field_id in ("max_steps", "r", "shots", "limit") else "number"
+                    )
                     yield Input(default, id=f"f-{field_id}", type=kind, tooltip=help_text)
             with Horizontal(id="adapt-buttons"):
                 yield Button("Start (ctrl+r)", variant="primary", id="start")
@@ -104,11 +112,16 @@ class AdaptScreen(Screen[None]):
             shots = int(values["shots"] or 4)
             limit = int(values["limit"]) if values["limit"] else None
         except ValueError:
-            raise BadInput("The k-shot baseline and held-out rows must be whole numbers.") \
-                from None
+            raise BadInput("The k-shot baseline and held-out rows must be whole numbers.") from None
         active = self.service.active
-        return AdaptRequest(self.set_name, "lora", options, str(active.path) if active else None,
-                            shots=shots, limit=limit)
+        return AdaptRequest(
+            self.set_name,
+            "lora",
+            options,
+            str(active.path) if active else None,
+            shots=shots,
+            limit=limit,
+        )
 
     # -- running -------------------------------------------------------------------------
     @on(Button.Pressed, "#start")
@@ -116,8 +129,9 @@ class AdaptScreen(Screen[None]):
         if self.running:
             return
         if self.service.active is None:
-            self.notify("Wait for the model to load: the adapter is trained on it.",
-                        severity="warning")
+            self.notify(
+                "Wait for the model to load: the adapter is trained on it.", severity="warning"
+            )
             return
         try:
             request = self.request()
@@ -149,8 +163,9 @@ class AdaptScreen(Screen[None]):
         except TuiappError as error:
             self.post_message(self.Ended(job.report if job.id else None, str(error)))
         except Exception as error:  # a worker never takes the app down
-            self.post_message(self.Ended(job.report if job.id else None,
-                                         f"{type(error).__name__}: {error}"))
+            self.post_message(
+                self.Ended(job.report if job.id else None, f"{type(error).__name__}: {error}")
+            )
         else:
             self.post_message(self.Ended(report))
         finally:
@@ -160,13 +175,20 @@ class AdaptScreen(Screen[None]):
         event = message.event
         self.query_one(ProgressBar).update(progress=event.fraction)
         self.query_one("#adapt-status", Label).update(event.message)
-        done = {s for s in STAGE_NAMES if list(STAGE_NAMES).index(s) <
-                list(STAGE_NAMES).index(event.stage)} if event.stage in STAGE_NAMES \
+        done = (
+            {
+                s
+                for s in STAGE_NAMES
+                if list(STAGE_NAMES).index(s) < list(STAGE_NAMES).index(event.stage)
+            }
+            if event.stage in STAGE_NAMES
             else set(STAGE_NAMES)
+        )
         self.query_one("#adapt-stages", Static).update(self._stages_text(event.stage, done))
         if event.detail.get("warning"):
-            self.notify(event.detail["warning"], title="Parity", severity="error",
-                        markup=False, timeout=15)
+            self.notify(
+                event.detail["warning"], title="Parity", severity="error", markup=False, timeout=15
+            )
 
     def on_adapt_screen_ended(self, message: Ended) -> None:
         self.running = False
@@ -177,11 +199,13 @@ class AdaptScreen(Screen[None]):
         if message.error:
             self.query_one("#adapt-status", Label).update(message.error)
             severity = "warning" if message.error.startswith("Cancelled") else "error"
-            self.notify(message.error, title="Adapt", severity=severity, markup=False,
-                        timeout=10)
+            self.notify(message.error, title="Adapt", severity=severity, markup=False, timeout=10)
         else:
-            self.notify(f"Adapter '{message.report['train']['adapter']}' is ready and attached "
-                        "to a new conversation: ctrl+o opens it.", title="Adapt")
+            self.notify(
+                f"Adapter '{message.report['train']['adapter']}' is ready and attached "
+                "to a new conversation: ctrl+o opens it.",
+                title="Adapt",
+            )
 
     def show_report(self, report: dict[str, Any]) -> None:
         from tuiapp.library.evaluate import COMPARE_COLUMNS
@@ -191,16 +215,23 @@ class AdaptScreen(Screen[None]):
         train, convert = report.get("train"), report.get("convert")
         lines = []
         if train:
-            lines.append(f"Trained '{train['adapter']}': {train['steps']} steps on "
-                         f"{train['rows']} rows in {train['seconds']:.0f} s"
-                         + (f", eval loss {train['metrics']['eval_loss']:.4f}"
-                            if isinstance(train["metrics"].get("eval_loss"), float) else ""))
+            lines.append(
+                f"Trained '{train['adapter']}': {train['steps']} steps on "
+                f"{train['rows']} rows in {train['seconds']:.0f} s"
+                + (
+                    f", eval loss {train['metrics']['eval_loss']:.4f}"
+                    if isinstance(train["metrics"].get("eval_loss"), float)
+                    else ""
+                )
+            )
         if convert:
             check = convert.get("parity")
             if check:
-                lines.append(f"Parity {'passed' if check['passed'] else 'FAILED'}: KL "
-                             f"{check['kl_mean']:.2e} (threshold {check['threshold']:.2e}), "
-                             f"top-1 {check['top1_agreement']:.1%}")
+                lines.append(
+                    f"Parity {'passed' if check['passed'] else 'FAILED'}: KL "
+                    f"{check['kl_mean']:.2e} (threshold {check['threshold']:.2e}), "
+                    f"top-1 {check['top1_agreement']:.1%}"
+                )
             if convert.get("warning"):
                 lines.append(convert["warning"])
                 parity.add_class("failed")
@@ -211,8 +242,7 @@ class AdaptScreen(Screen[None]):
         if rows:
             table.add_columns(*COMPARE_COLUMNS)
             for row in rows:
-                table.add_row(*("" if row.get(c) is None else str(row[c])
-                                for c in COMPARE_COLUMNS))
+                table.add_row(*("" if row.get(c) is None else str(row[c]) for c in COMPARE_COLUMNS))
         self.query_one("#open-chat", Button).disabled = not report.get("conversation_id")
 
     @staticmethod

@@ -61,13 +61,18 @@ class AdapterPickScreen(ModalScreen[list[tuple[str, float]] | None]):
     def compose(self) -> ComposeResult:
         model = self.service.active.name if self.service.active else "no model"
         with Vertical(classes="dialog wide"):
-            yield Label(f"Adapter for this conversation ({model})", classes="dialog-title",
-                        markup=False)
+            yield Label(
+                f"Adapter for this conversation ({model})", classes="dialog-title", markup=False
+            )
             yield DataTable(cursor_type="row", zebra_stripes=True, id="choices")
             with Horizontal(id="scale-row"):
                 yield Label("scale", classes="field-name")
-                yield Input("1.0", id="scale", type="number",
-                            tooltip="How strongly the adapter applies: -4 to 4, 1 as trained")
+                yield Input(
+                    "1.0",
+                    id="scale",
+                    type="number",
+                    tooltip="How strongly the adapter applies: -4 to 4, 1 as trained",
+                )
             yield Label("", id="unconverted", classes="hint", markup=False)
             yield Label("enter use it · tab to the scale · esc close", classes="hint")
 
@@ -81,12 +86,20 @@ class AdapterPickScreen(ModalScreen[list[tuple[str, float]] | None]):
         except TuiappError as error:
             self.notify(str(error), title="Adapter", severity="error", markup=False)
             adapters = []
-        table.add_row("" if self.current else "●", "none (base model)", "", "", "", "",
-                      key=NONE_KEY)
+        table.add_row(
+            "" if self.current else "●", "none (base model)", "", "", "", "", key=NONE_KEY
+        )
         for adapter in adapters:
             mark = "●" if adapter.name in self.current else ""
-            table.add_row(mark, adapter.name, adapter.method, parity_state(adapter),
-                          loss_text(adapter.metrics), adapter.created[:10], key=adapter.name)
+            table.add_row(
+                mark,
+                adapter.name,
+                adapter.method,
+                parity_state(adapter),
+                loss_text(adapter.metrics),
+                adapter.created[:10],
+                key=adapter.name,
+            )
         for row, adapter in enumerate(adapters, start=1):
             if adapter.name in self.current:
                 table.move_cursor(row=row)

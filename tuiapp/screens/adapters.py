@@ -60,14 +60,21 @@ def row_cells(adapter: Adapter) -> tuple[str, ...]:
 
 
 def pairs_text(values: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in sorted(values.items())) or "—"
+    return (
+        ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in sorted(values.items())
+        )
+        or "—"
+    )
 
 
 def export_lines(key: str, export: dict[str, Any]) -> list[str]:
     path = Path(export.get("path", ""))
-    lines = [f"{key} ({export.get('kind', '?')})", f"  {path}" + ("" if path.is_file()
-                                                                else "  (file missing)")]
+    lines = [
+        f"{key} ({export.get('kind', '?')})",
+        f"  {path}" + ("" if path.is_file() else "  (file missing)"),
+    ]
     conversion = export.get("conversion") or {}
     figures = []
     if isinstance(conversion.get("size"), int):
@@ -233,8 +240,9 @@ class AdaptersScreen(Screen[str | None]):
             self.notify("No adapter to convert.", severity="warning")
             return
         if self.running:
-            self.notify(f"'{self.running}' is still converting: esc cancels it.",
-                        severity="warning")
+            self.notify(
+                f"'{self.running}' is still converting: esc cancels it.", severity="warning"
+            )
             return
         self.running, self.cancel_asked = name, False
         bar = self.query_one(ProgressBar)
@@ -286,26 +294,29 @@ class AdaptersScreen(Screen[str | None]):
             status.update(f"{self.running}: written to {export.get('path', '?')}")
             warning = event.get("warning")
             if warning:  # loudly: the file exists but does not match the trained adapter
-                self.notify(warning, title="Parity check", severity="error", markup=False,
-                            timeout=30)
+                self.notify(
+                    warning, title="Parity check", severity="error", markup=False, timeout=30
+                )
             else:
-                self.notify(f"Written to {export.get('path', '?')}.", title="Convert",
-                            markup=False)
+                self.notify(f"Written to {export.get('path', '?')}.", title="Convert", markup=False)
         elif kind == "failed" and self.cancel_asked:
             status.update(f"{self.running}: cancelled")
-            self.notify(f"Conversion of '{self.running}' cancelled.", title="Convert",
-                        markup=False)
+            self.notify(f"Conversion of '{self.running}' cancelled.", title="Convert", markup=False)
         elif kind == "failed":
             status.update(f"{self.running}: {event.get('error', 'failed')}")
-            self.notify(event.get("error") or "The conversion failed.", title="Convert",
-                        severity="error", markup=False, timeout=10)
+            self.notify(
+                event.get("error") or "The conversion failed.",
+                title="Convert",
+                severity="error",
+                markup=False,
+                timeout=10,
+            )
 
     def on_adapters_screen_ended(self, event: Ended) -> None:
         self.running = None
         if event.error is not None:
             self.query_one("#export-status", Label).update("")
-            self.notify(event.error, title="Convert", severity="error", markup=False,
-                        timeout=10)
+            self.notify(event.error, title="Convert", severity="error", markup=False, timeout=10)
         self._read()  # the new export on the record
 
     def action_cancel_or_close(self) -> None:
@@ -335,14 +346,20 @@ class AdaptersScreen(Screen[str | None]):
                 self.notify(str(error), title="Delete", severity="error", markup=False)
                 return
             except OSError as error:
-                self.notify(f"Could not move '{name}' to the trash: {error}", title="Delete",
-                            severity="error", markup=False)
+                self.notify(
+                    f"Could not move '{name}' to the trash: {error}",
+                    title="Delete",
+                    severity="error",
+                    markup=False,
+                )
                 return
             self.notify(f"Adapter '{name}' moved to the trash: {target}", markup=False)
             self._read()
 
-        question = (f"Delete adapter “{name}”? Its folder moves to the trash and conversations "
-                    "that use it go back to the base model.")
+        question = (
+            f"Delete adapter “{name}”? Its folder moves to the trash and conversations "
+            "that use it go back to the base model."
+        )
         self.app.push_screen(ConfirmScreen(question), confirmed)
 
     def action_use(self) -> None:
