@@ -84,7 +84,8 @@ def test_bad_options_fail_before_anything_is_stored():
     )
     engine = SimpleNamespace(n_ctx=512)
     for opts, message in [
-        (EvalOptions(mode="adapter"), "Adapter evaluation"),
+        (EvalOptions(mode="adapter"), "Adapter mode needs --adapter NAME"),
+        (EvalOptions(mode="adapter", adapter="ghost:0.5"), "No adapter named 'ghost'"),
         (EvalOptions(mode="nope"), "Unknown mode"),
         (EvalOptions(mode="few", shots=0), "at least 1"),
         (EvalOptions(mode="few", selector="nope"), "Unknown selector"),
