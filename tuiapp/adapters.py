@@ -99,6 +99,17 @@ class Adapter:
     def exports_dir(self) -> Path:
         return Path(self.path) / "exports"
 
+    @property
+    def parity_state(self) -> str:
+        """The GGUF adapter's parity check: passed, FAILED, unchecked ("" when not converted)."""
+        export = self.exports.get("adapter")
+        if not export:
+            return ""
+        parity = export.get("parity")
+        if parity is None:
+            return "unchecked"
+        return "passed" if parity.get("passed") else "FAILED"
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -30,15 +30,6 @@ def export_state(adapter: Any) -> str:
     return "merge" if adapter.mergeable else "peft"
 
 
-def parity_state(adapter: Any) -> str:
-    parity = (adapter.exports.get("adapter") or {}).get("parity")
-    if not adapter.exports.get("adapter"):
-        return ""
-    if parity is None:
-        return "unchecked"
-    return "passed" if parity.get("passed") else "FAILED"
-
-
 @adapters.command("list")
 @json_option
 def list_(as_json: bool) -> None:
@@ -53,7 +44,7 @@ def list_(as_json: bool) -> None:
             "method": a.method,
             "base": a.base_model if len(a.base_model) < 40 else "…" + a.base_model[-39:],
             "export": export_state(a),
-            "parity": parity_state(a),
+            "parity": a.parity_state,
             "eval_loss": a.metrics.get("eval_loss", ""),
             "run": a.run_id,
             "created": a.created,

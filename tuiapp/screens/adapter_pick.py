@@ -16,7 +16,6 @@ from textual.widgets import DataTable, Input, Label
 from tuiapp.adapters import Adapter
 from tuiapp.chat import SCALE_RANGE, ChatService
 from tuiapp.errors import BadInput, TuiappError
-from tuiapp.screens.adapters import parity_state
 from tuiapp.screens.train import loss_text
 
 NONE_KEY = ""  # the row key of "none (base model)"
@@ -95,7 +94,7 @@ class AdapterPickScreen(ModalScreen[list[tuple[str, float]] | None]):
                 mark,
                 adapter.name,
                 adapter.method,
-                parity_state(adapter),
+                adapter.parity_state,
                 loss_text(adapter.metrics),
                 adapter.created[:10],
                 key=adapter.name,

@@ -32,17 +32,6 @@ COLUMNS = ("name", "method", "base", "GGUF adapter", "parity", "eval loss", "cre
 KINDS = {"adapter": "GGUF adapter (f32)", "merge": "merged model (Q4_K_M)"}
 
 
-def parity_state(adapter: Adapter) -> str:
-    """The GGUF adapter's parity check: passed, FAILED, unchecked ("" when not converted)."""
-    export = adapter.exports.get("adapter")
-    if not export:
-        return ""
-    parity = export.get("parity")
-    if parity is None:
-        return "unchecked"
-    return "passed" if parity.get("passed") else "FAILED"
-
-
 def created_text(created: str) -> str:
     return created[:16].replace("T", " ")
 
@@ -53,7 +42,7 @@ def row_cells(adapter: Adapter) -> tuple[str, ...]:
         adapter.method,
         Path(adapter.base_model).name,
         "yes" if adapter.gguf is not None else "no",
-        parity_state(adapter),
+        adapter.parity_state,
         loss_text(adapter.metrics),
         created_text(adapter.created),
     )
