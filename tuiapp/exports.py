@@ -14,7 +14,6 @@ the caller must show ``parity_warning(export)``. Nothing here imports torch or l
 """
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -24,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from tuiapp.adapters import Adapter, AdapterStore
+from tuiapp.children import spawn
 from tuiapp.errors import BadInput, NotFound, TuiappError
-from tuiapp.paths import data_dir
 
 KINDS = ("adapter", "merge")
 
@@ -221,22 +220,6 @@ def start_export(
         cmd.append("--no-parity")
     if threads:
         cmd += ["--threads", str(threads)]
-    env = os.environ | {
-        "TUIAPP_HOME": str(data_dir()),
-        "PYTHONUNBUFFERED": "1",
-        "HF_HUB_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
-    }
     log = out_dir / "convert.log"
-    with log.open("a") as err:
-        process = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-            env=env,
-            start_new_session=True,
-            bufsize=1,
-        )
+    process = spawn(cmd, log)
     return ExportJob(store, adapter, key, out, process, log)

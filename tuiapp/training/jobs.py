@@ -10,7 +10,6 @@ Typical use (CLI, or a Textual thread worker)::
 Nothing in this module imports torch, transformers or peft.
 """
 
-import os
 import signal
 import subprocess
 import sys
@@ -20,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from tuiapp.adapters import AdapterStore, pid_alive
+from tuiapp.children import spawn
 from tuiapp.errors import BadInput
-from tuiapp.paths import data_dir
 from tuiapp.store import open_db
 from tuiapp.training.config import RunConfig
 from tuiapp.training.events import TERMINAL, make, parse
@@ -72,29 +71,7 @@ class TrainingJob:
         cmd = [sys.executable, "-m", "tuiapp.training", "--config", str(run_dir / "run.json")]
         if config.resume:
             cmd.append("--resume")
-        env = os.environ | {
-            "TUIAPP_HOME": str(data_dir()),  # the same data dir, however the parent found it
-            "PYTHONUNBUFFERED": "1",
-            "TOKENIZERS_PARALLELISM": "false",
-            "HF_HUB_OFFLINE": "1",  # everything is local: never wait on a network
-            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-            # Training shares the cores with the chat's llama.cpp threads (and anything else):
-            # OpenMP threads that spin while waiting collapse throughput when cores are
-            # oversubscribed (measured 5-8x slower per step on 2 busy cores); passive waiting
-            # does not.
-            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
-        }
-        with (run_dir / "train.log").open("a") as log:
-            # Own session: a Ctrl-C meant for the TUI does not reach the child; cancel() does.
-            process = subprocess.Popen(
-                cmd,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-                env=env,
-                start_new_session=True,
-                bufsize=1,
-            )
+        process = spawn(cmd, run_dir / "train.log")
         job = cls(config, process, db)
         job.store.update_run(
             config.run_id, status="running", pid=process.pid, error=None, finished=None
