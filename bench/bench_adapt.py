@@ -83,14 +83,14 @@ def main() -> None:
         rows = report["eval"]["table"]
         zero = rows[0]
         print(
-            "| mode | label acc | exact | normalized | main vs zero-shot | prompt tok/query "
-            "| s/query |"
+            "| mode | label acc | exact | normalized | chrF | main vs zero-shot "
+            "| prompt tok/query | s/query |"
         )
-        print("|---|---|---|---|---|---|---|")
-        metric = "label_acc" if zero["label_acc"] is not None else "normalized"
+        print("|---|---|---|---|---|---|---|---|")
+        metric = "label_acc" if zero["label_acc"] is not None else "chrf"
         for row in rows:
             score, base_score = row[metric], zero[metric]
-            ratio = f"{score / base_score:.2f}×" if base_score else "n/a (zero-shot 0)"
+            ratio = f"{metric} {score / base_score:.2f}×" if base_score else "n/a (zero-shot 0)"
             name = {
                 "zero": "zero-shot",
                 "few": f"{row['shots']}-shot {row['selector']}",
@@ -98,8 +98,9 @@ def main() -> None:
             }[row["mode"]]
             acc = "-" if row["label_acc"] is None else f"{row['label_acc']:.3f}"
             print(
-                f"| {name} | {acc} | {row['exact']:.3f} | {row['normalized']:.3f} | {ratio} "
-                f"| {row['tokens_per_query']} | {row['s_per_query']} |"
+                f"| {name} | {acc} | {row['exact']:.3f} | {row['normalized']:.3f} "
+                f"| {row['chrf']:.3f} | {ratio} | {row['tokens_per_query']} "
+                f"| {row['s_per_query']} |"
             )
         print()
     if service is not None:

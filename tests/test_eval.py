@@ -14,7 +14,7 @@ from tuiapp.errors import BadInput
 from tuiapp.library.evaluate import EvalOptions, EvalStore, RowResult, compare, run_eval
 from tuiapp.library.examples import ExampleStore
 from tuiapp.library.records import EvalRun, Example, ExampleSet, Template
-from tuiapp.library.scoring import exact_match, normalize_text, normalized_match
+from tuiapp.library.scoring import chrf, exact_match, normalize_text, normalized_match
 from tuiapp.library.seed import open_library
 from tuiapp.library.templates import TemplateStore
 from tuiapp.store import open_db
@@ -26,6 +26,18 @@ def test_normalized_match_ignores_case_punctuation_and_spacing():
     assert exact_match(" positive\n", "positive")
     assert normalized_match("name: Ann | city: Rome", "Name: ann  city rome")
     assert not normalized_match("positive", "negative")
+
+
+def test_chrf_grades_similar_wordings():
+    reference = "Could you please send me the report by Friday?"
+    assert chrf(reference, reference) == 1.0
+    assert chrf("Could  you please send me\nthe report by Friday?", reference) == 1.0  # spacing
+    close = chrf("Could you send the report by Friday, please?", reference)
+    far = chrf("The weather is nice today.", reference)
+    assert 0.5 < close < 1.0 and 0.0 <= far < 0.2 and close > far
+    assert chrf("", reference) == 0.0 and chrf("", "") == 1.0 and chrf("ab", "xy") == 0.0
+    # Recall weighs more than precision (beta = 2): a truncated answer loses more than a padded one.
+    assert chrf("Could you please send me", reference) < chrf(reference + " Thanks!", reference)
 
 
 def test_run_store_round_trip_and_compare_rows():
@@ -45,16 +57,17 @@ def test_run_store_round_trip_and_compare_rows():
         )
     )
     run.n_scored, run.exact, run.normalized, run.label_accuracy = 1, 1.0, 1.0, 1.0
+    run.chrf = 1.0
     run.prompt_tokens_per_query, run.seconds_per_query = 120.25, 0.456
     store.add_row(
-        run, RowResult(7, "positive", "positive", True, True, "positive", True, 120, 0.456)
+        run, RowResult(7, "positive", "positive", True, True, 1.0, "positive", True, 120, 0.456)
     )
     adapter = store.create(
         EvalRun("sentiment", 3, "sentiment", "adapter", adapter="lora-a", status="done")
     )
     assert store.get(run.id).params == {"seed": 0} and store.get(run.id).n_scored == 1
     assert [r.id for r in store.recent()] == [adapter.id, run.id]
-    assert store.rows(run.id)[0]["label_correct"] == 1
+    assert store.rows(run.id)[0]["label_correct"] == 1 and store.rows(run.id)[0]["chrf"] == 1.0
     rows = compare([store.get(run.id), store.get(adapter.id)])
     assert rows[0] | {"id": None} == {
         "id": None,
@@ -65,6 +78,7 @@ def test_run_store_round_trip_and_compare_rows():
         "selector": "bm25",
         "exact": 1.0,
         "normalized": 1.0,
+        "chrf": 1.0,
         "label_acc": 1.0,
         "tokens_per_query": 120.2,
         "s_per_query": 0.46,

@@ -282,6 +282,7 @@ def show(run_id: int, as_json: bool) -> None:
             "prediction",
             "exact",
             "normalized",
+            "chrf",
             "label_predicted",
             "seconds",
         ],

@@ -24,7 +24,7 @@ from tuiapp.engine.sampling import SamplingParams
 from tuiapp.errors import BadInput, NotFound
 from tuiapp.library.fewshot import Assembler, default_budget
 from tuiapp.library.records import EvalRun, Example, ExampleSet, Template
-from tuiapp.library.scoring import choose_label, exact_match, normalized_match
+from tuiapp.library.scoring import choose_label, chrf, exact_match, normalized_match
 from tuiapp.library.selectors import SelectionContext, get_selector, input_text
 from tuiapp.store import db_lock, transaction
 
@@ -60,6 +60,7 @@ class RowResult:
     expected: str
     exact: bool
     normalized: bool
+    chrf: float
     label_predicted: str | None
     label_correct: bool | None
     prompt_tokens: int
@@ -281,6 +282,7 @@ class _Job:
             example_id=query.id, prediction=prediction, expected=query.output,
             exact=exact_match(prediction, query.output),
             normalized=normalized_match(prediction, query.output),
+            chrf=chrf(prediction, query.output),
             label_predicted=chosen, label_correct=correct,
             prompt_tokens=done.prompt_tokens, seconds=time.perf_counter() - t0,
         )
@@ -291,13 +293,14 @@ def _aggregate(run: EvalRun, results: list[RowResult]) -> None:
     run.n_scored = n
     run.exact = sum(r.exact for r in results) / n
     run.normalized = sum(r.normalized for r in results) / n
+    run.chrf = sum(r.chrf for r in results) / n
     scored = [r.label_correct for r in results if r.label_correct is not None]
     run.label_accuracy = sum(scored) / len(scored) if scored else None
     run.prompt_tokens_per_query = sum(r.prompt_tokens for r in results) / n
     run.seconds_per_query = sum(r.seconds for r in results) / n
 
 
-COMPARE_COLUMNS = ("id template set mode shots selector exact normalized label_acc"
+COMPARE_COLUMNS = ("id template set mode shots selector exact normalized chrf label_acc"
                    " tokens_per_query s_per_query rows status").split()
 
 
@@ -311,7 +314,7 @@ def compare(runs: list[EvalRun]) -> list[dict[str, Any]]:
         {"id": run.id, "template": f"{run.template}@v{run.template_version}",
          "set": f"{run.set_name}/{run.split}", "mode": run.mode, "shots": run.shots,
          "selector": run.adapter if run.mode == "adapter" else (run.selector or "-"),
-         "exact": r(run.exact), "normalized": r(run.normalized),
+         "exact": r(run.exact), "normalized": r(run.normalized), "chrf": r(run.chrf),
          "label_acc": r(run.label_accuracy), "tokens_per_query": r(run.prompt_tokens_per_query, 1),
          "s_per_query": r(run.seconds_per_query, 2), "rows": f"{run.n_scored}/{run.n_rows}",
          "status": run.status}

@@ -79,6 +79,7 @@ class EvalRun:
     n_scored: int = 0
     exact: float | None = None
     normalized: float | None = None
+    chrf: float | None = None  # mean chrF (0..1) of the predictions
     label_accuracy: float | None = None
     prompt_tokens_per_query: float | None = None
     seconds_per_query: float | None = None

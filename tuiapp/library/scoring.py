@@ -1,4 +1,4 @@
-"""Scoring predictions: exact and normalized match, and label choice by log-likelihood.
+"""Scoring predictions: exact and normalized match, chrF, and label choice by log-likelihood.
 
 Label accuracy is measured the way base models are best evaluated: instead of hoping the model
 *writes* one of the labels, we ask it how likely each label is as the continuation of the prompt
@@ -47,6 +47,33 @@ def exact_match(prediction: str, expected: str) -> bool:
 
 def normalized_match(prediction: str, expected: str) -> bool:
     return normalize_text(prediction) == normalize_text(expected)
+
+
+def chrf(prediction: str, expected: str, max_n: int = 6, beta: float = 2.0) -> float:
+    """chrF: character n-gram F-score (n = 1..6, recall weighted by beta = 2), in [0, 1].
+
+    Whitespace is ignored; precision and recall are averaged over the n-gram orders both
+    strings are long enough for. A graded similarity for outputs with no single right wording
+    (rewriting, summaries), where exact match says almost nothing.
+    """
+    from collections import Counter
+
+    hyp, ref = "".join(prediction.split()), "".join(expected.split())
+    if not hyp or not ref:
+        return float(hyp == ref)
+    precisions, recalls = [], []
+    for n in range(1, max_n + 1):
+        if len(hyp) < n or len(ref) < n:
+            break
+        h = Counter(hyp[i : i + n] for i in range(len(hyp) - n + 1))
+        r = Counter(ref[i : i + n] for i in range(len(ref) - n + 1))
+        overlap = sum((h & r).values())
+        precisions.append(overlap / sum(h.values()))
+        recalls.append(overlap / sum(r.values()))
+    p, r = sum(precisions) / len(precisions), sum(recalls) / len(recalls)
+    if p + r == 0:
+        return 0.0
+    return (1 + beta**2) * p * r / (beta**2 * p + r)
 
 
 @dataclass

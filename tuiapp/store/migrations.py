@@ -335,3 +335,10 @@ def m008_adapter_exports_and_conversation_adapters(db: sqlite_utils.Database) ->
         },
         pk="id",
     )
+
+
+@migration
+def m009_eval_chrf(db: sqlite_utils.Database) -> None:
+    # chrF (character n-gram F-score): graded similarity for rewriting and summaries.
+    db["eval_runs"].add_column("chrf", float)
+    db["eval_rows"].add_column("chrf", float)

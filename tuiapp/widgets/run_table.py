@@ -17,6 +17,7 @@ COLUMNS = [
     ("selector", "Selector"),
     ("exact", "Exact"),
     ("normalized", "Norm."),
+    ("chrf", "chrF"),
     ("label_acc", "Label"),
     ("tokens_per_query", "Tok/query"),
     ("s_per_query", "s/query"),
@@ -25,7 +26,7 @@ COLUMNS = [
     ("template", "Template"),
     ("set", "Set"),
 ]
-SCORES = {"exact", "normalized", "label_acc"}
+SCORES = {"exact", "normalized", "chrf", "label_acc"}
 
 
 def cell(key: str, value: object) -> str:
