@@ -125,6 +125,27 @@ def parse_source(source: str) -> tuple[str, str, int]:
     return kind, rest, shots
 
 
+def usable_gguf(adapter: Adapter, base_sha256: str | None = None, model_name: str = "") -> str:
+    """The GGUF adapter file llama.cpp loads for ``adapter`` (on the base whose GGUF has
+    ``base_sha256``, when given); BadInput saying what to do otherwise."""
+    name = adapter.name
+    if base_sha256 is not None and adapter.base_sha256 != base_sha256:
+        raise BadInput(
+            f"Adapter '{name}' was trained on another base model ({adapter.base_model}, "
+            f"sha256 {adapter.base_sha256[:12]}…); the loaded model is {model_name or '?'} "
+            f"(sha256 {(base_sha256 or '?')[:12]}…)."
+        )
+    if adapter.gguf is None:
+        hint = (
+            f"convert it first: `tuiapp adapters convert {name}`"
+            if adapter.gguf_adapter_export
+            else f"{adapter.method} adapters cannot be hot-swapped; use the merged model "
+            f"instead (`tuiapp adapters merge {name}`)"
+        )
+        raise BadInput(f"Adapter '{name}' has no GGUF adapter file: {hint}.")
+    return adapter.gguf
+
+
 def check_adapter_name(name: str) -> str:
     name = name.strip()
     if not name or name[0] in "-." or any(c not in ADAPTER_NAME_CHARS for c in name.lower()):

@@ -140,33 +140,29 @@ class ChatService:
 
         return AdapterStore(self.history.db)
 
+    def _checked(self, specs: list[tuple[str, float]]) -> list[tuple[str, float, str]]:
+        """(name, scale, GGUF path) of each adapter, checked against the loaded model."""
+        from tuiapp.adapters import usable_gguf
+
+        model = self._require_model()
+        checked: list[tuple[str, float, str]] = []
+        low, high = SCALE_RANGE
+        for name, scale in specs:
+            if not low <= scale <= high:
+                raise BadInput(
+                    f"Adapter scale {scale} for '{name}' is out of range [{low:g}, {high:g}]."
+                )
+            if any(seen == name for seen, _, _ in checked):
+                raise BadInput(f"Adapter '{name}' is listed twice.")
+            adapter = self.adapter_store.get_adapter(name)
+            path = usable_gguf(adapter, model.info.sha256 or "", model.name)
+            if scale != 0:
+                checked.append((name, scale, path))
+        return checked
+
     def check_adapters(self, specs: list[tuple[str, float]]) -> list[dict[str, Any]]:
         """Check each (name, scale) can run on the loaded model; the mix as stored."""
-        model = self._require_model()
-        mix: list[dict[str, Any]] = []
-        for name, scale in specs:
-            low, high = SCALE_RANGE
-            if not low <= scale <= high:
-                raise BadInput(f"Adapter scale {scale} for '{name}' is out of range "
-                               f"[{low:g}, {high:g}].")
-            adapter = self.adapter_store.get_adapter(name)
-            if adapter.base_sha256 != model.info.sha256:
-                raise BadInput(
-                    f"Adapter '{name}' was trained on another base model ({adapter.base_model}, "
-                    f"sha256 {adapter.base_sha256[:12]}…); the loaded model is {model.name} "
-                    f"(sha256 {(model.info.sha256 or '?')[:12]}…)."
-                )
-            if adapter.gguf is None:
-                hint = (f"convert it first: `tuiapp adapters convert {name}`"
-                        if adapter.gguf_adapter_export else
-                        f"{adapter.method} adapters cannot be hot-swapped; chat with the merged "
-                        f"model instead (`tuiapp adapters merge {name}`)")
-                raise BadInput(f"Adapter '{name}' has no GGUF adapter file: {hint}.")
-            if any(m["name"] == name for m in mix):
-                raise BadInput(f"Adapter '{name}' is listed twice.")
-            if scale != 0:
-                mix.append({"name": name, "scale": scale})
-        return mix
+        return [{"name": name, "scale": scale} for name, scale, _ in self._checked(specs)]
 
     def set_adapters(self, conversation_id: int,
                      specs: list[tuple[str, float]]) -> Conversation:
@@ -177,9 +173,7 @@ class ChatService:
         """The conversation's adapters as the engine takes them: GGUF path -> scale."""
         conv = self.history.get_conversation(conversation_id)
         specs = [(a["name"], float(a["scale"])) for a in conv.adapters]
-        store = self.adapter_store
-        self.check_adapters(specs)
-        return {str(store.get_adapter(name).gguf): scale for name, scale in specs}
+        return {path: scale for _, scale, path in self._checked(specs)}
 
     # -- prompts -------------------------------------------------------------------------
     def build_prompt(self, conversation_id: int, params: SamplingParams) -> str:

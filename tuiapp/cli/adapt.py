@@ -8,19 +8,13 @@ from typing import Any
 import click
 
 from tuiapp.cli import cli
-from tuiapp.cli.output import json_option, print_json, print_table
+from tuiapp.cli.output import json_option, opt_option, print_json, print_table
 
 
 @cli.command()
 @click.argument("set_name", metavar="SET")
 @click.option("--method", default="lora", show_default=True, help="Fine-tuning method.")
-@click.option(
-    "--opt",
-    "opts",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A method or training option; repeat it (see `tuiapp methods show NAME`).",
-)
+@opt_option
 @click.option("-m", "--model", default=None, help="Base GGUF: registry name, path or 'default'.")
 @click.option(
     "--shots",

@@ -179,16 +179,14 @@ def run(
 
 def _adapter_shots(db: Any, spec: str | None) -> int:
     """Check the adapter before the model loads; the shots it was trained with."""
-    from tuiapp.adapters import AdapterStore, parse_source
+    from tuiapp.adapters import AdapterStore, parse_source, usable_gguf
     from tuiapp.chat import parse_adapter_spec
 
     if not spec:
         raise BadInput("--mode adapter needs --adapter NAME (see `tuiapp adapters list`).")
     store = AdapterStore(db)
     found = store.get_adapter(parse_adapter_spec(spec)[0])
-    if found.gguf is None:
-        raise BadInput(f"Adapter '{found.name}' has no GGUF adapter file: "
-                       f"`tuiapp adapters convert {found.name}` first.")
+    usable_gguf(found)  # the base is checked once the model is resolved
     return parse_source(store.get_run(found.run_id).source)[2]
 
 

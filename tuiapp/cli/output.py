@@ -7,6 +7,13 @@ from typing import Any
 import click
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+opt_option = click.option(
+    "--opt",
+    "opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A method or training option; repeat it (see `tuiapp methods show NAME`).",
+)
 
 
 def print_json(data: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from tuiapp.cli import cli
-from tuiapp.cli.output import json_option, print_json
+from tuiapp.cli.output import json_option, opt_option, print_json
 from tuiapp.errors import BadInput, TuiappError
 
 
@@ -36,13 +36,7 @@ class TrainingCancelled(TuiappError):
     default=None,
     help="Base: registry name, GGUF path, HF model directory or 'default'.",
 )
-@click.option(
-    "--opt",
-    "opts",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A method or training option; repeat it (see `tuiapp methods show NAME`).",
-)
+@opt_option
 @click.option("--out", "out_name", default=None, help="Name of the adapter to register.")
 @click.option(
     "--shots",

@@ -221,20 +221,14 @@ def run_eval(
 
 def adapter_mix(db: Any, spec: str | None, model: Any) -> dict[str, float]:
     """``NAME[:SCALE]`` -> {GGUF adapter path: scale}, checked against the loaded model."""
-    from tuiapp.adapters import AdapterStore
+    from tuiapp.adapters import AdapterStore, usable_gguf
     from tuiapp.chat import parse_adapter_spec
 
     if not spec:
         raise BadInput("Adapter mode needs --adapter NAME (see `tuiapp adapters list`).")
     name, scale = parse_adapter_spec(spec)
     adapter = AdapterStore(db).get_adapter(name)
-    if adapter.base_sha256 != (model.info.sha256 or ""):
-        raise BadInput(f"Adapter '{name}' was trained on another base model "
-                       f"({adapter.base_model}); evaluate it with that model (-m).")
-    if adapter.gguf is None:
-        raise BadInput(f"Adapter '{name}' has no GGUF adapter file: "
-                       f"`tuiapp adapters convert {name}` first.")
-    return {adapter.gguf: scale}
+    return {usable_gguf(adapter, model.info.sha256 or "", model.name): scale}
 
 
 @dataclass

@@ -19,11 +19,11 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, ProgressBar, Static
-from textual.worker import get_current_worker
 
 from tuiapp.adapters import Adapter, AdapterStore
 from tuiapp.chat import ChatService
 from tuiapp.errors import NotFound, TuiappError
+from tuiapp.screens.child_job import follow
 from tuiapp.screens.confirm import ConfirmScreen
 from tuiapp.screens.models import human_size
 from tuiapp.screens.train import loss_text
@@ -244,30 +244,7 @@ class AdaptersScreen(Screen[str | None]):
     def _export(self, name: str, kind: str) -> None:
         from tuiapp.exports import start_export
 
-        worker = get_current_worker()
-        try:
-            job = start_export(self.db, name, kind)
-        except TuiappError as error:  # refusals: DoRA as a GGUF adapter, no base file…
-            self.post_message(self.Ended(str(error)))
-            return
-        except Exception as error:  # a worker never takes the app down
-            self.post_message(self.Ended(f"The conversion could not start: {error}"))
-            return
-        self.job = job
-        if self.cancel_asked:
-            job.cancel()
-        try:
-            for event in job.events():
-                if worker.is_cancelled:  # the app is closing
-                    job.cancel()
-                self.post_message(self.Event(event))
-        except Exception as error:
-            job.cancel()
-            self.post_message(self.Ended(f"Lost the conversion process: {error}"))
-            return
-        finally:
-            self.job = None
-        self.post_message(self.Ended())
+        follow(self, lambda: start_export(self.db, name, kind), "conversion")
 
     def on_adapters_screen_event(self, message: Event) -> None:
         event, kind = message.event, message.event.get("event")

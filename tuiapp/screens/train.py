@@ -17,7 +17,6 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Sparkline
-from textual.worker import get_current_worker
 
 from tuiapp.adapters import Adapter, AdapterStore, Run
 from tuiapp.errors import BadInput, TuiappError
@@ -25,6 +24,7 @@ from tuiapp.library.examples import ExampleStore
 from tuiapp.library.records import ExampleSet
 from tuiapp.library.seed import open_library
 from tuiapp.methods import Method, Option
+from tuiapp.screens.child_job import follow
 from tuiapp.screens.eval import eta_text
 
 # The training options worth a field; the rest keep their defaults (the CLI's --opt sets them).
@@ -270,33 +270,12 @@ class TrainScreen(Screen[None]):
     def _train(self, request: Any, resume_id: int | None) -> None:
         from tuiapp.training import resume_training, start_training
 
-        worker = get_current_worker()
-        try:
+        def start() -> Any:
             if resume_id is not None:
-                job = resume_training(resume_id, self.db)
-            else:
-                job = start_training(request, self.db)
-        except TuiappError as error:
-            self.post_message(self.Ended(str(error)))
-            return
-        except Exception as error:  # a worker never takes the app down
-            self.post_message(self.Ended(f"Training could not start: {error}"))
-            return
-        self.job = job
-        if self.cancel_asked:
-            job.cancel()
-        try:
-            for event in job.events():
-                if worker.is_cancelled:  # the app is closing
-                    job.cancel()
-                self.post_message(self.Event(event))
-        except Exception as error:
-            job.cancel()
-            self.post_message(self.Ended(f"Lost the training process: {error}"))
-            return
-        finally:
-            self.job = None
-        self.post_message(self.Ended())
+                return resume_training(resume_id, self.db)
+            return start_training(request, self.db)
+
+        follow(self, start, "training")
 
     def on_train_screen_event(self, message: Event) -> None:
         from tuiapp.training.events import describe
