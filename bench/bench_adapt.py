@@ -33,10 +33,10 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="tuiapp-bench-adapt-"))
     os.environ["TUIAPP_HOME"] = str(home)
-    from tuiapp.adapt import AdaptJob, AdaptRequest
+    from tuiapp.adapt.job import AdaptJob, AdaptRequest
+    from tuiapp.chat.models import ModelRegistry
     from tuiapp.library.seed import open_library
-    from tuiapp.methods import parse_assignments
-    from tuiapp.models import ModelRegistry
+    from tuiapp.plugins.methods import parse_assignments
 
     db = open_library()
     base = ModelRegistry(db).ensure_default()

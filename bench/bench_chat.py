@@ -98,10 +98,10 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="tuiapp-bench-"))
     os.environ["TUIAPP_HOME"] = str(home)
-    from tuiapp.engine.engine import Engine
-    from tuiapp.engine.loader import load_llama, physical_cores
-    from tuiapp.engine.sampling import SamplingParams
-    from tuiapp.models import ModelRegistry
+    from tuiapp.chat.engine.engine import Engine
+    from tuiapp.chat.engine.loader import load_llama, physical_cores
+    from tuiapp.chat.engine.sampling import SamplingParams
+    from tuiapp.chat.models import ModelRegistry
     from tuiapp.store import open_db
 
     model = ModelRegistry(open_db()).ensure_default()

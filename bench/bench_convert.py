@@ -43,12 +43,12 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="tuiapp-bench-"))
     os.environ["TUIAPP_HOME"] = str(home)
+    from tuiapp.chat.engine.engine import Engine
+    from tuiapp.chat.engine.loader import load_llama, physical_cores
+    from tuiapp.chat.engine.sampling import SamplingParams
+    from tuiapp.chat.models import ModelRegistry
     from tuiapp.conversion import check_parity, convert_lora, merge_export
     from tuiapp.conversion.synthetic import write_peft_lora
-    from tuiapp.engine.engine import Engine
-    from tuiapp.engine.loader import load_llama, physical_cores
-    from tuiapp.engine.sampling import SamplingParams
-    from tuiapp.models import ModelRegistry
     from tuiapp.store import open_db
 
     base = ModelRegistry(open_db()).ensure_default()

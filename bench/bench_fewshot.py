@@ -48,10 +48,12 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("TUIAPP_HOME", tempfile.mkdtemp(prefix="tuiapp-bench-fewshot-"))
 
-    from tuiapp.chat import ChatService
-    from tuiapp.engine.engine import Engine
-    from tuiapp.engine.loader import physical_cores
-    from tuiapp.engine.sampling import SamplingParams
+    from tuiapp.chat.engine.engine import Engine
+    from tuiapp.chat.engine.loader import physical_cores
+    from tuiapp.chat.engine.sampling import SamplingParams
+    from tuiapp.chat.history import History
+    from tuiapp.chat.models import ModelRegistry
+    from tuiapp.chat.service import ChatService
     from tuiapp.library.examples import ExampleStore
     from tuiapp.library.fewshot import Assembler
     from tuiapp.library.records import Example
@@ -59,8 +61,6 @@ def main() -> None:
     from tuiapp.library.seed import open_library
     from tuiapp.library.selectors import SelectionContext, get_selector
     from tuiapp.library.templates import TemplateStore
-    from tuiapp.models import ModelRegistry
-    from tuiapp.store.history import History
 
     threads = args.threads or physical_cores()
     db = open_library()

@@ -153,7 +153,7 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="bench-train-"))
     os.environ["TUIAPP_HOME"] = str(home)
-    from tuiapp.models import ModelRegistry
+    from tuiapp.chat.models import ModelRegistry
     from tuiapp.store import open_db
 
     ModelRegistry(open_db()).ensure_default()

@@ -8,7 +8,7 @@ adapter by the real converter (no parity check) and the export kept on its recor
 from pathlib import Path
 from typing import Any
 
-from tuiapp.adapters import Adapter, AdapterStore, Run, adapters_dir, runs_dir
+from tuiapp.training.store import Adapter, AdapterStore, Run, adapters_dir, runs_dir
 
 
 def register_adapter(
@@ -23,9 +23,9 @@ def register_adapter(
     base_sha256: str | None = None,
     set_name: str = "sentiment",
 ) -> Adapter:
+    from tuiapp.chat.models import ModelRegistry
     from tuiapp.conversion import convert_lora
     from tuiapp.conversion.synthetic import write_peft_lora
-    from tuiapp.models import ModelRegistry
 
     sha = base_sha256 or ModelRegistry(db).info(base).sha256 or ""
     store = AdapterStore(db)

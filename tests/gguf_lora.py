@@ -10,7 +10,7 @@ def random_lora_gguf(base: Path, out: Path, tensors: list[str], rank: int = 8,
                      base_sha256: str | None = None) -> Path:
     import gguf
 
-    from tuiapp.models.gguf_info import open_gguf
+    from tuiapp.chat.models.gguf_info import open_gguf
 
     reader = open_gguf(base)
     arch = bytes(reader.fields["general.architecture"].parts[-1]).decode()

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.test_cli import assert_one_line_error, tuiapp
-from tuiapp.adapters import AdapterStore
+from tuiapp.chat.history import History
 from tuiapp.library.evaluate import EvalStore
 from tuiapp.store import open_db
-from tuiapp.store.history import History
+from tuiapp.training.store import AdapterStore
 
 pytestmark = pytest.mark.slow
 QUICK = [

@@ -8,9 +8,9 @@ import pytest
 
 from tests.adapter_records import register_adapter
 from tests.test_cli import assert_one_line_error, tuiapp
+from tuiapp.chat.history import History
 from tuiapp.library.seed import open_library
 from tuiapp.store import open_db
-from tuiapp.store.history import History
 
 pytestmark = pytest.mark.slow
 MODEL = "gemma-3-270m-q4_k_m.gguf"

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from tuiapp.chat.history import History
 from tuiapp.store import open_db
-from tuiapp.store.history import History
 
 
 def tuiapp(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tests.tiny_models import ARCHITECTURES, random_lora, tiny_gguf
+from tuiapp.chat.models.gguf_info import open_gguf
 from tuiapp.conversion import check_parity, convert_lora
-from tuiapp.models.gguf_info import open_gguf
 
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 TEXT = b"the cat sat on the red mat and the sky is blue"
@@ -23,8 +23,8 @@ def tiny(tmp_path_factory):
 
 def llama_logits(base, adapter=None, text=TEXT):
     """llama.cpp logits at every position, with an F32 KV cache (exact enough to compare)."""
-    from tuiapp.engine.adapters import AdapterSlots
-    from tuiapp.engine.loader import load_llama
+    from tuiapp.chat.engine.adapters import AdapterSlots
+    from tuiapp.chat.engine.loader import load_llama
 
     llm = load_llama(str(base), n_ctx=64, n_threads=2, logits_all=True, type_k=0, type_v=0)
     tokens = llm.tokenize(text, add_bos=True)
@@ -178,7 +178,7 @@ def test_parity_fails_loudly_for_a_wrong_adapter(tiny, tmp_path):
 
 
 def test_parity_on_the_engine_keeps_its_adapters(tiny, tmp_path):
-    from tuiapp.engine.engine import Engine
+    from tuiapp.chat.engine.engine import Engine
 
     model, base = tiny["qwen3"]
     peft_model = random_lora(copy.deepcopy(model), ALL_LINEAR, r=4, std=0.1)

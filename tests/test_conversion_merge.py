@@ -87,7 +87,7 @@ def test_merged_f32_matches_peft(case, tiny, tmp_path):
 
 
 def test_merge_keeps_every_metadata_key_and_chats(tiny, tmp_path):
-    from tuiapp.engine.engine import Engine
+    from tuiapp.chat.engine.engine import Engine
 
     model, base = tiny["gemma3"]
     peft_model = random_lora(copy.deepcopy(model), ALL_LINEAR + ["embed_tokens"])
@@ -121,7 +121,7 @@ def test_merge_keeps_every_metadata_key_and_chats(tiny, tmp_path):
     engine = Engine(n_ctx=128, n_threads=2)
     try:
         engine.load(out).result()
-        from tuiapp.engine.sampling import SamplingParams
+        from tuiapp.chat.engine.sampling import SamplingParams
 
         reply = engine.complete("the cat", SamplingParams(max_tokens=8, temperature=0.0))
         reply.text()

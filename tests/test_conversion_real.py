@@ -4,9 +4,9 @@ weights converts, passes the parity check on the chat's own engine, and changes 
 import pytest
 
 from tests.tiny_models import random_lora
+from tuiapp.chat.engine.engine import Engine
+from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.conversion import check_parity, convert_lora
-from tuiapp.engine.engine import Engine
-from tuiapp.engine.sampling import SamplingParams
 
 pytestmark = pytest.mark.slow
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -65,8 +65,8 @@ def test_the_adapter_changes_the_chat_and_off_restores_it(converted, engine):
 def test_merged_q4_k_m_keeps_the_metadata_passes_parity_and_chats(
     converted, embedded_model_path, tmp_path
 ):
+    from tuiapp.chat.models.gguf_info import read_gguf_info
     from tuiapp.conversion import merge_export
-    from tuiapp.models.gguf_info import read_gguf_info
 
     reference, adapter_dir, _ = converted
     result = merge_export(adapter_dir, embedded_model_path, tmp_path / "merged.gguf", n_threads=2)

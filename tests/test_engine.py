@@ -4,8 +4,8 @@ import threading
 
 import pytest
 
-from tuiapp.engine.engine import Engine
-from tuiapp.engine.sampling import SamplingParams
+from tuiapp.chat.engine.engine import Engine
+from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.errors import EngineError
 
 pytestmark = pytest.mark.slow

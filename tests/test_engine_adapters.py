@@ -3,7 +3,7 @@
 import pytest
 
 from tests.gguf_lora import random_lora_gguf
-from tuiapp.engine.sampling import SamplingParams
+from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.errors import EngineError
 
 pytestmark = pytest.mark.slow

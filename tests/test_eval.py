@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tuiapp.engine.formats import TranscriptFormat
+from tuiapp.chat.engine.formats import TranscriptFormat
 from tuiapp.errors import BadInput
 from tuiapp.library.evaluate import EvalOptions, EvalStore, RowResult, compare, run_eval
 from tuiapp.library.examples import ExampleStore

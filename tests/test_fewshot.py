@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tuiapp.engine.formats import ChatTemplateFormat, TranscriptFormat
+from tuiapp.chat.engine.formats import ChatTemplateFormat, TranscriptFormat
 from tuiapp.errors import BadInput
 from tuiapp.library.examples import ExampleStore
 from tuiapp.library.fewshot import Assembler, continuation, join_output

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from tuiapp.engine.sampling import SamplingParams
+from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.library.embeddings import Embedder
 from tuiapp.library.fewshot import Assembler
 from tuiapp.library.records import Example, Template

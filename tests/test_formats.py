@@ -1,7 +1,7 @@
 import pytest
 
-from tuiapp.engine.formats import ChatTemplateFormat, TranscriptFormat, Turn, format_for
-from tuiapp.engine.sampling import SamplingParams
+from tuiapp.chat.engine.formats import ChatTemplateFormat, TranscriptFormat, Turn, format_for
+from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.errors import BadInput, EngineError
 
 CHATML = (

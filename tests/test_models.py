@@ -11,9 +11,9 @@ import gguf
 import numpy as np
 import pytest
 
+from tuiapp.chat.models import ModelRegistry, read_gguf_info, sha256_file
+from tuiapp.chat.models import registry as registry_module
 from tuiapp.errors import BadInput, ModelFileError, NotFound
-from tuiapp.models import ModelRegistry, read_gguf_info, sha256_file
-from tuiapp.models import registry as registry_module
 from tuiapp.store import open_db
 
 TEMPLATE = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tuiapp import plugins
 from tuiapp.errors import BadInput
-from tuiapp.methods import (
+from tuiapp.plugins import manager as plugins
+from tuiapp.plugins.methods import (
     Capabilities,
     Method,
     MethodRegistry,
@@ -202,8 +202,8 @@ def test_methods_show_json_has_the_form_schema():
 
 def test_listing_methods_and_planning_imports_no_ml_library(tmp_path):
     code = (
-        "import sys, tuiapp.cli, tuiapp.cli.train, tuiapp.training, tuiapp.adapters\n"
-        "from tuiapp.plugins import load_methods\n"
+        "import sys, tuiapp.cli, tuiapp.cli.train, tuiapp.training, tuiapp.training.store\n"
+        "from tuiapp.plugins.manager import load_methods\n"
         "load_methods()\n"
         "print([m for m in ('torch', 'transformers', 'peft', 'accelerate') if m in sys.modules])\n"
     )

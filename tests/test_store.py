@@ -3,9 +3,9 @@ import json
 import pytest
 import sqlite_utils
 
+from tuiapp.chat.history import History, Message
 from tuiapp.errors import NotFound
 from tuiapp.store import open_db
-from tuiapp.store.history import History, Message
 from tuiapp.store.migrations import MIGRATIONS, migrate
 
 

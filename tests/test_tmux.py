@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from tuiapp.chat.history import History
 from tuiapp.store import open_db
-from tuiapp.store.history import History
 
 pytestmark = pytest.mark.slow
 

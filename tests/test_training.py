@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tuiapp import plugins
-from tuiapp.adapters import AdapterStore
-from tuiapp.models import ModelRegistry
+from tuiapp.chat.models import ModelRegistry
+from tuiapp.plugins import manager as plugins
 from tuiapp.store import open_db
 from tuiapp.training import DataSource, TrainRequest, resume_training, start_training
+from tuiapp.training.store import AdapterStore
 
 pytestmark = pytest.mark.slow
 FIXTURES = Path(__file__).parent / "fixtures_plugin"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tuiapp.engine.formats import ChatTemplateFormat, TranscriptFormat, Turn
+from tuiapp.chat.engine.formats import ChatTemplateFormat, TranscriptFormat, Turn
+from tuiapp.chat.history import History, Message
 from tuiapp.errors import BadInput, NotFound
 from tuiapp.store import open_db
-from tuiapp.store.history import History, Message
 from tuiapp.training import DataSource, TrainRequest, plan_training
 from tuiapp.training import data as datasets
 from tuiapp.training.base import check_architecture
@@ -182,7 +182,7 @@ def test_over_long_rows_keep_bos_the_prompt_end_and_are_counted():
 
 
 def test_unsupported_architecture_is_refused_before_any_work():
-    from tuiapp.plugins import load_methods
+    from tuiapp.plugins.manager import load_methods
 
     lora = load_methods().get("lora")
     check_architecture(BaseModel("gguf", "m.gguf", "m", "0" * 64, "gemma3"), lora)
@@ -200,7 +200,7 @@ def test_planning_checks_everything_before_a_process_starts(home_with_model, tmp
         plan_training(TrainRequest("lora", DataSource.file(data), options={"rank": "4"}))
     with pytest.raises(BadInput, match="not a Hugging Face model directory"):
         plan_training(TrainRequest("lora", DataSource.file(data), model=str(tmp_path)))
-    from tuiapp.adapters import AdapterStore
+    from tuiapp.training.store import AdapterStore
 
     assert AdapterStore(open_db()).list_runs() == []  # nothing recorded for refused requests
 

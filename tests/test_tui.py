@@ -15,12 +15,12 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 from tuiapp.app import COMMAND_TITLES, NO_MODEL, TuiApp
+from tuiapp.chat.history import History, Message
 from tuiapp.screens.confirm import ConfirmScreen
 from tuiapp.screens.help import HelpScreen
 from tuiapp.screens.rename import RenameScreen
 from tuiapp.screens.settings import SettingsScreen
 from tuiapp.store import open_db
-from tuiapp.store.history import History, Message
 from tuiapp.widgets.chat_input import ChatInput
 from tuiapp.widgets.sidebar import ConversationItem
 

@@ -71,7 +71,7 @@ async def test_one_click_trains_compares_and_opens_the_chat(home_with_model: Pat
 
 
 async def test_cancel_stops_the_loop_and_registers_nothing(home_with_model: Path) -> None:
-    from tuiapp.adapters import AdapterStore
+    from tuiapp.training.store import AdapterStore
 
     app = model_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -13,12 +13,12 @@ from textual.widgets import DataTable, Input, Static
 from tests.adapter_records import register_adapter
 from tests.test_tui import record_notes, until
 from tests.test_tui_chat import SIZE, model_app, send, wait_ready
-from tuiapp.adapters import AdapterStore
 from tuiapp.app import TuiApp
 from tuiapp.screens.adapter_pick import AdapterPickScreen
 from tuiapp.screens.adapters import AdaptersScreen
 from tuiapp.screens.confirm import ConfirmScreen
 from tuiapp.store import open_db
+from tuiapp.training.store import AdapterStore
 
 pytestmark = pytest.mark.slow
 

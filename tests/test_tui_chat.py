@@ -11,8 +11,8 @@ from textual.pilot import Pilot
 
 from tests.test_tui import record_notes, until
 from tuiapp.app import NO_MODEL, TuiApp
-from tuiapp.engine.sampling import SamplingParams
-from tuiapp.models import ModelRegistry, Progress
+from tuiapp.chat.engine.sampling import SamplingParams
+from tuiapp.chat.models import ModelRegistry, Progress
 from tuiapp.screens.models import ModelPickerScreen
 from tuiapp.widgets.chat_input import ChatInput
 from tuiapp.widgets.sidebar import ConversationItem

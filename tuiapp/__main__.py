@@ -1,3 +1,3 @@
-from tuiapp.cli import main
+from tuiapp.cli.main import main
 
 main()

@@ -18,18 +18,18 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from tuiapp.chat import ChatService
-from tuiapp.engine.engine import Engine
-from tuiapp.engine.sampling import SamplingParams
+from tuiapp.chat.engine.engine import Engine
+from tuiapp.chat.engine.sampling import SamplingParams
+from tuiapp.chat.history import History
+from tuiapp.chat.models import GGUFInfo, ModelRegistry
+from tuiapp.chat.models.gguf_info import Progress
+from tuiapp.chat.service import ChatService
 from tuiapp.errors import TuiappError
-from tuiapp.models import GGUFInfo, ModelRegistry
-from tuiapp.models.gguf_info import Progress
 from tuiapp.screens.chat import ChatScreen
 from tuiapp.screens.help import HelpScreen
 from tuiapp.screens.models import ModelPickerScreen
 from tuiapp.screens.settings import SettingsScreen
 from tuiapp.store import open_db
-from tuiapp.store.history import History
 from tuiapp.widgets.chat_input import ChatInput
 
 NO_MODEL = "No model loaded · ctrl+o to pick one"

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from tuiapp.methods import ModelContext, Option
+from tuiapp.plugins.methods import ModelContext, Option
 
 # Module names per preset. Llama, Mistral, Qwen and Gemma use the first names; Phi-3 fuses
 # q/k/v into qkv_proj and gate/up into gate_up_proj. PEFT ignores names a model lacks as long

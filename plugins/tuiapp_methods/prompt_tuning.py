@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from tuiapp.hookspecs import hookimpl
-from tuiapp.methods import Capabilities, Method, ModelContext, Option
+from tuiapp.plugins.hookspecs import hookimpl
+from tuiapp.plugins.methods import Capabilities, Method, ModelContext, Option
 
 
 def build_config(options: dict[str, Any], model: ModelContext) -> Any:

@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from tuiapp.hookspecs import hookimpl
-from tuiapp.methods import Capabilities, Method, ModelContext, Option
+from tuiapp.plugins.hookspecs import hookimpl
+from tuiapp.plugins.methods import Capabilities, Method, ModelContext, Option
 from tuiapp_methods.common import LORA_OPTIONS, lora_config
 
 

@@ -1,47 +1,5 @@
 """The headless CLI: every action of the TUI, with ``--json`` for scripts.
 
-Commands are split by noun (chat, models, history). A ``TuiappError`` becomes one line on
-stderr and a non-zero exit code; no traceback reaches the user.
+One module per noun (chat, models, history, ...), each adding its commands to the root group in
+``root``; ``main`` imports them all. Commands parse options, call a stage's service and print.
 """
-
-import sys
-from typing import Any
-
-import click
-
-from tuiapp.errors import TuiappError
-
-
-class Group(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except TuiappError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
-
-
-@click.group(cls=Group, invoke_without_command=True)
-@click.option("-m", "--model", "model", default=None, help="Registry name, GGUF path or 'default'.")
-@click.option("--threads", type=int, default=None, help="CPU threads (default: physical cores).")
-@click.version_option(package_name="tuiapp")
-@click.pass_context
-def cli(ctx: click.Context, model: str | None, threads: int | None) -> None:
-    """tuiapp: a local LLM workbench in the terminal. With no command, starts the TUI."""
-    if ctx.invoked_subcommand is None:
-        from tuiapp.app import run_app
-
-        run_app(model_spec=model, n_threads=threads)
-
-
-def main() -> None:
-    from tuiapp.cli import adapt as adapt_commands  # noqa: F401
-    from tuiapp.cli import chat, examples, history, models, prompts  # noqa: F401  (registers them)
-    from tuiapp.cli import eval as eval_commands  # noqa: F401
-    from tuiapp.cli import train as train_commands  # noqa: F401  (+ methods, runs, adapters)
-
-    try:
-        cli(prog_name="tuiapp")
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from tuiapp.cli import cli
 from tuiapp.cli.output import json_option, opt_option, print_json, print_table
+from tuiapp.cli.root import cli
 
 
 @cli.command()
@@ -52,9 +52,9 @@ def adapt(
 
     Ctrl-C cancels the stage in progress (training keeps a checkpoint to resume).
     """
-    from tuiapp.adapt import AdaptJob, AdaptRequest, as_dict
+    from tuiapp.adapt.job import AdaptJob, AdaptRequest, as_dict
     from tuiapp.library.seed import open_library
-    from tuiapp.methods import parse_assignments
+    from tuiapp.plugins.methods import parse_assignments
 
     db = open_library()
     request = AdaptRequest(
@@ -132,7 +132,7 @@ def print_report(report: dict[str, Any]) -> None:
 @json_option
 def adapt_jobs(limit: int, as_json: bool) -> None:
     """Recent one-click adapt jobs and how they ended."""
-    from tuiapp.adapt import list_jobs
+    from tuiapp.adapt.job import list_jobs
     from tuiapp.store import open_db
 
     jobs = list_jobs(open_db(), limit)

@@ -5,8 +5,8 @@ from typing import Any
 
 import click
 
-from tuiapp.cli import cli
 from tuiapp.cli.output import json_option, print_json, print_table
+from tuiapp.cli.root import cli
 
 
 @cli.group()
@@ -15,8 +15,8 @@ def adapters() -> None:
 
 
 def _store() -> Any:
-    from tuiapp.adapters import AdapterStore
     from tuiapp.store import open_db
+    from tuiapp.training.store import AdapterStore
 
     return AdapterStore(open_db())
 
@@ -114,7 +114,7 @@ def _parity_line(parity: dict[str, Any] | None) -> str:
 @json_option
 def convert(name: str, outtype: str, no_parity: bool, threads: int | None, as_json: bool) -> None:
     """Convert adapter NAME to a GGUF LoRA adapter (hot-swappable in chat), then check parity."""
-    from tuiapp.exports import start_export
+    from tuiapp.conversion.jobs import start_export
     from tuiapp.store import open_db
 
     _follow(
@@ -135,7 +135,7 @@ def convert(name: str, outtype: str, no_parity: bool, threads: int | None, as_js
 @json_option
 def merge(name: str, quant: str, no_parity: bool, threads: int | None, as_json: bool) -> None:
     """Merge adapter NAME into its base and write a full, requantized GGUF; check parity."""
-    from tuiapp.exports import start_export
+    from tuiapp.conversion.jobs import start_export
     from tuiapp.store import open_db
 
     _follow(
@@ -146,7 +146,7 @@ def merge(name: str, quant: str, no_parity: bool, threads: int | None, as_json: 
 
 def _follow(job: Any, as_json: bool) -> None:
     """Show a conversion's progress; Ctrl-C cancels it (nothing half-written is kept)."""
-    from tuiapp.exports import ConversionFailed
+    from tuiapp.conversion.jobs import ConversionFailed
 
     previous = signal.signal(signal.SIGINT, lambda *_: job.cancel())
     last_stage = None
@@ -163,7 +163,7 @@ def _follow(job: Any, as_json: bool) -> None:
         signal.signal(signal.SIGINT, previous)
     if job.export is None:
         raise ConversionFailed(job.error or "The conversion failed.")
-    from tuiapp.exports import parity_warning
+    from tuiapp.conversion.jobs import parity_warning
 
     warning = parity_warning(job.export)
     if not as_json:
@@ -195,7 +195,7 @@ def export_ollama(name: str, directory: str, shots: int, link_base: bool, as_jso
     `ollama create NAME -f DIRECTORY/Modelfile`."""
     from pathlib import Path
 
-    from tuiapp.ollama import export_ollama as write
+    from tuiapp.conversion.ollama import export_ollama as write
     from tuiapp.store import open_db
 
     result = write(open_db(), name, Path(directory), shots=shots, link_base=link_base)

@@ -6,16 +6,16 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from tuiapp.chat import ChatService, Reply, parse_adapter_spec
-from tuiapp.cli import cli
+from tuiapp.chat.engine.engine import Engine
+from tuiapp.chat.engine.sampling import SamplingParams
+from tuiapp.chat.history import History
+from tuiapp.chat.models import ModelRegistry
+from tuiapp.chat.service import ChatService, Reply, parse_adapter_spec
 from tuiapp.cli.output import json_option, print_json
-from tuiapp.engine.engine import Engine
-from tuiapp.engine.sampling import SamplingParams
+from tuiapp.cli.root import cli
 from tuiapp.errors import BadInput
 from tuiapp.library.records import Template
-from tuiapp.models import ModelRegistry
 from tuiapp.store import open_db
-from tuiapp.store.history import History
 
 DEFAULTS = SamplingParams()
 SAMPLING_OPTIONS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens",
@@ -135,12 +135,12 @@ def _chat_template(name: str, pairs: tuple[str, ...], shots: int, selector: str,
                    threads: int | None, n_ctx: int, show_prompt: bool, as_json: bool,
                    prompt: str | None, conversation: int | None, raw: bool,
                    adapter_specs: tuple[str, ...]) -> None:
+    from tuiapp.chat.history import Message
     from tuiapp.cli.eval import default_set_for, load_service
     from tuiapp.library.fewshot import Assembler, prompt_for
     from tuiapp.library.seed import open_library
     from tuiapp.library.selectors import get_selector
     from tuiapp.library.templates import TemplateStore
-    from tuiapp.store.history import Message
 
     if prompt is not None or conversation is not None or raw:
         raise click.UsageError("--template starts a new prompt: drop PROMPT, -c and --raw.")

@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from tuiapp.cli import cli
 from tuiapp.cli.output import json_option, print_json, print_table
+from tuiapp.cli.root import cli
 from tuiapp.errors import BadInput
 
 
@@ -32,10 +32,10 @@ def eval_() -> None:
 
 def load_service(db: Any, model: str | None, threads: int | None, n_ctx: int) -> Any:
     """A ChatService with the model resolved (sha256 included), checked and loaded."""
-    from tuiapp.chat import ChatService
-    from tuiapp.engine.engine import Engine
-    from tuiapp.models import ModelRegistry
-    from tuiapp.store.history import History
+    from tuiapp.chat.engine.engine import Engine
+    from tuiapp.chat.history import History
+    from tuiapp.chat.models import ModelRegistry
+    from tuiapp.chat.service import ChatService
 
     service = ChatService(History(db), ModelRegistry(db), Engine(n_ctx=n_ctx, n_threads=threads))
     active = service.resolve_model(model)
@@ -179,8 +179,8 @@ def run(
 
 def _adapter_shots(db: Any, spec: str | None) -> int:
     """Check the adapter before the model loads; the shots it was trained with."""
-    from tuiapp.adapters import AdapterStore, parse_source, usable_gguf
-    from tuiapp.chat import parse_adapter_spec
+    from tuiapp.chat.service import parse_adapter_spec
+    from tuiapp.training.store import AdapterStore, parse_source, usable_gguf
 
     if not spec:
         raise BadInput("--mode adapter needs --adapter NAME (see `tuiapp adapters list`).")

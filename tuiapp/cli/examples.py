@@ -4,8 +4,8 @@ from pathlib import Path
 
 import click
 
-from tuiapp.cli import cli
 from tuiapp.cli.output import emit_export, json_option, print_json, print_table
+from tuiapp.cli.root import cli
 from tuiapp.library.examples import SPLITS, ExampleStore
 from tuiapp.library.io import FORMATS, detect_format, export_examples, import_examples
 from tuiapp.library.seed import open_library

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import click
 
-from tuiapp.cli import cli
+from tuiapp.chat.history import History
 from tuiapp.cli.output import json_option, print_json, print_table
+from tuiapp.cli.root import cli
 from tuiapp.store import open_db
-from tuiapp.store.history import History
 
 
 @cli.group()

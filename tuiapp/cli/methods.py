@@ -4,8 +4,8 @@ from typing import Any
 
 import click
 
-from tuiapp.cli import cli
 from tuiapp.cli.output import json_option, print_json, print_table
+from tuiapp.cli.root import cli
 
 
 @cli.group()
@@ -17,7 +17,7 @@ def methods() -> None:
 @json_option
 def list_(as_json: bool) -> None:
     """List methods; plugins that failed to load are listed with their error."""
-    from tuiapp.plugins import load_methods
+    from tuiapp.plugins.manager import load_methods
 
     registry = load_methods()
     if as_json:
@@ -43,7 +43,7 @@ def list_(as_json: bool) -> None:
 @json_option
 def show(name: str, as_json: bool) -> None:
     """A method's capabilities and options (method options, then training options)."""
-    from tuiapp.plugins import load_methods
+    from tuiapp.plugins.manager import load_methods
     from tuiapp.training.config import training_schema
 
     method = load_methods().get(name)

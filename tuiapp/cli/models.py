@@ -4,9 +4,9 @@ from pathlib import Path
 
 import click
 
-from tuiapp.cli import cli
+from tuiapp.chat.models import ModelRegistry
 from tuiapp.cli.output import json_option, print_json, print_table
-from tuiapp.models import ModelRegistry
+from tuiapp.cli.root import cli
 from tuiapp.store import open_db
 
 

@@ -6,8 +6,8 @@ from typing import Any
 import click
 import yaml
 
-from tuiapp.cli import cli
 from tuiapp.cli.output import emit_export, json_option, print_json, print_table
+from tuiapp.cli.root import cli
 from tuiapp.errors import BadInput
 from tuiapp.library.records import Template
 from tuiapp.library.seed import open_library

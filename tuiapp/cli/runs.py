@@ -5,14 +5,14 @@ import signal
 
 import click
 
-from tuiapp.cli import cli
 from tuiapp.cli.output import json_option, print_json, print_table
+from tuiapp.cli.root import cli
 from tuiapp.errors import BadInput
 
 
 def _store():  # type: ignore[no-untyped-def]
-    from tuiapp.adapters import AdapterStore
     from tuiapp.store import open_db
+    from tuiapp.training.store import AdapterStore
 
     return AdapterStore(open_db())
 

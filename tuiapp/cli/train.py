@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from tuiapp.cli import cli
 from tuiapp.cli.output import json_option, opt_option, print_json
+from tuiapp.cli.root import cli
 from tuiapp.errors import BadInput, TuiappError
 
 
@@ -76,7 +76,7 @@ def train(
     Ctrl-C cancels cleanly: the current step ends, a checkpoint is written, and
     `tuiapp runs resume ID` continues later.
     """
-    from tuiapp.methods import parse_assignments
+    from tuiapp.plugins.methods import parse_assignments
     from tuiapp.training import DataSource, TrainRequest, plan_training
     from tuiapp.training.jobs import TrainingJob
 
@@ -154,5 +154,3 @@ def _json_line(event: dict[str, Any]) -> str:
     return json.dumps(event, default=str)
 
 
-# The other training nouns register with the group when `train` does (one import in cli.main).
-from tuiapp.cli import adapters, methods, runs  # noqa: E402, F401

@@ -98,7 +98,7 @@ def gguf_arch_for_model_type(model_type: str) -> str:
 
 def read_base(path: str | Path) -> BaseGGUF:
     """Read the header of a base GGUF (``ModelFileError`` for unusable files)."""
-    from tuiapp.models.gguf_info import open_gguf, read_gguf_info
+    from tuiapp.chat.models.gguf_info import open_gguf, read_gguf_info
 
     info = read_gguf_info(path)  # clear messages for missing, truncated or foreign files
     if info.kind != "model":

@@ -50,7 +50,7 @@ def fast_writer(path: str, arch: str) -> Any:
 
 
 def copy_metadata(reader: Any, writer: Any, overrides: dict[str, Any] | None = None) -> None:
-    """Add every key of ``reader`` (a ``tuiapp.models.gguf_info.open_gguf`` reader) to
+    """Add every key of ``reader`` (a ``tuiapp.chat.models.gguf_info.open_gguf`` reader) to
     ``writer``; ``overrides`` maps keys to (value, GGUFValueType) to replace or add."""
     from gguf import GGUFValueType
 

@@ -184,8 +184,8 @@ def write_merged(
     import numpy as np
     from gguf.quants import dequantize
 
+    from tuiapp.chat.models.gguf_info import open_gguf
     from tuiapp.conversion.gguf_copy import copy_metadata, fast_writer
-    from tuiapp.models.gguf_info import open_gguf
 
     reader = open_gguf(base.path)
     tensors = {t.name: t for t in reader.tensors}
@@ -226,7 +226,7 @@ def quantize(source: Path, out: Path, quant: str, n_threads: int | None) -> None
 
     import llama_cpp
 
-    from tuiapp.engine.loader import last_errors, physical_cores, quiet_llama_logs
+    from tuiapp.chat.engine.loader import last_errors, physical_cores, quiet_llama_logs
 
     ftypes = {
         "Q4_K_M": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M,

@@ -23,7 +23,7 @@ from tuiapp.errors import BadInput
 if TYPE_CHECKING:
     import numpy as np
 
-    from tuiapp.engine.engine import Engine
+    from tuiapp.chat.engine.engine import Engine
 
 Progress = Callable[[str, float], None]
 DEFAULT_PROMPTS = (
@@ -183,8 +183,8 @@ def llama_logits(
     max_tokens: int,
 ) -> tuple[list[list[int]], list[np.ndarray], list[np.ndarray]]:
     """Token ids per prompt, and llama.cpp's logits per prompt without and with the target."""
-    from tuiapp.engine.adapters import AdapterSlots
-    from tuiapp.engine.loader import load_llama
+    from tuiapp.chat.engine.adapters import AdapterSlots
+    from tuiapp.chat.engine.loader import load_llama
 
     target = str(target)
     n_ctx = max_tokens + 16
@@ -248,7 +248,7 @@ def load_reference(base_gguf: str | Path, base_sha256: str | None = None) -> Any
     import torch
     from transformers import AutoModelForCausalLM
 
-    from tuiapp.models.gguf_info import sha256_file
+    from tuiapp.chat.models.gguf_info import sha256_file
     from tuiapp.training.cache import MARKER, cache_root, fast_gguf_reader
 
     path = Path(base_gguf)

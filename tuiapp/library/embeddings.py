@@ -75,7 +75,7 @@ class Embedder:
         if self._llama is None:
             import llama_cpp
 
-            from tuiapp.engine.loader import load_llama
+            from tuiapp.chat.engine.loader import load_llama
 
             threads = self.engine.model.n_threads if self.engine.model else None
             self._llama = load_llama(

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from tuiapp.engine.sampling import SamplingParams
+from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.errors import BadInput, NotFound
 from tuiapp.library.fewshot import Assembler, default_budget
 from tuiapp.library.records import EvalRun, Example, ExampleSet, Template
@@ -221,8 +221,8 @@ def run_eval(
 
 def adapter_mix(db: Any, spec: str | None, model: Any) -> dict[str, float]:
     """``NAME[:SCALE]`` -> {GGUF adapter path: scale}, checked against the loaded model."""
-    from tuiapp.adapters import AdapterStore, usable_gguf
-    from tuiapp.chat import parse_adapter_spec
+    from tuiapp.chat.service import parse_adapter_spec
+    from tuiapp.training.store import AdapterStore, usable_gguf
 
     if not spec:
         raise BadInput("Adapter mode needs --adapter NAME (see `tuiapp adapters list`).")

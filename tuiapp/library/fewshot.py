@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tuiapp.engine.formats import ChatTemplateFormat, PromptFormat, Turn
+from tuiapp.chat.engine.formats import ChatTemplateFormat, PromptFormat, Turn
 from tuiapp.errors import BadInput
 from tuiapp.library.records import Example, Template
 from tuiapp.library.render import render

@@ -16,7 +16,7 @@ from typing import Any
 import sqlite_utils
 import yaml
 
-from tuiapp.engine.sampling import SamplingParams
+from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.errors import BadInput, NotFound
 from tuiapp.library.records import Template
 from tuiapp.library.render import parse, render

@@ -104,7 +104,7 @@ class AdaptScreen(Screen[None]):
     # -- the form ------------------------------------------------------------------------
     def request(self) -> Any:
         """The ``AdaptRequest`` the form describes; BadInput when a field is off."""
-        from tuiapp.adapt import AdaptRequest
+        from tuiapp.adapt.job import AdaptRequest
 
         values = {f[0]: self.query_one(f"#f-{f[0]}", Input).value.strip() for f in FIELDS}
         options = {k: values[k] for k in TRAIN_OPTIONS if values[k]}
@@ -152,7 +152,7 @@ class AdaptScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="adapt")
     def _run(self, request: Any) -> None:
-        from tuiapp.adapt import AdaptCancelled, AdaptJob
+        from tuiapp.adapt.job import AdaptCancelled, AdaptJob
 
         job = AdaptJob(self.db, request, self.service)
         self.job = job

@@ -13,10 +13,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label
 
-from tuiapp.adapters import Adapter
-from tuiapp.chat import SCALE_RANGE, ChatService
+from tuiapp.chat.service import SCALE_RANGE, ChatService
 from tuiapp.errors import BadInput, TuiappError
 from tuiapp.screens.train import loss_text
+from tuiapp.training.store import Adapter
 
 NONE_KEY = ""  # the row key of "none (base model)"
 

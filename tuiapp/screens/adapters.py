@@ -1,9 +1,9 @@
 """Adapters: every trained adapter, its details and exports; convert, merge, delete, use in chat.
 
-Conversions run as a child process (``tuiapp.exports.start_export``); a thread worker reads its
-events and posts each one as ``Event`` for the progress bar and the status line. Esc cancels a
-conversion in progress (leaving the screen does too). A failed parity check is shown as an
-error notification: the export is kept, but it does not match the trained adapter.
+Conversions run as a child process (``tuiapp.conversion.jobs.start_export``); a thread worker
+reads its events and posts each one as ``Event`` for the progress bar and the status line.
+Esc cancels a conversion in progress (leaving the screen does too). A failed parity check is
+shown as an error notification: the export is kept, but it does not match the trained adapter.
 
 Dismisses with the name of the adapter to use in the chat ("use in chat"), or None.
 """
@@ -20,13 +20,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, ProgressBar, Static
 
-from tuiapp.adapters import Adapter, AdapterStore
-from tuiapp.chat import ChatService
+from tuiapp.chat.service import ChatService
 from tuiapp.errors import NotFound, TuiappError
 from tuiapp.screens.child_job import follow
 from tuiapp.screens.confirm import ConfirmScreen
 from tuiapp.screens.models import human_size
 from tuiapp.screens.train import loss_text
+from tuiapp.training.store import Adapter, AdapterStore
 
 COLUMNS = ("name", "method", "base", "GGUF adapter", "parity", "eval loss", "created")
 KINDS = {"adapter": "GGUF adapter (f32)", "merge": "merged model (Q4_K_M)"}
@@ -242,7 +242,7 @@ class AdaptersScreen(Screen[str | None]):
 
     @work(thread=True, exclusive=True, group="export")
     def _export(self, name: str, kind: str) -> None:
-        from tuiapp.exports import start_export
+        from tuiapp.conversion.jobs import start_export
 
         follow(self, lambda: start_export(self.db, name, kind), "conversion")
 

@@ -16,7 +16,7 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from tuiapp.chat import ChatService
+from tuiapp.chat.service import ChatService
 from tuiapp.errors import TuiappError
 from tuiapp.screens.confirm import ConfirmScreen
 from tuiapp.screens.rename import RenameScreen

@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, ProgressBar, Select
 from textual.worker import get_current_worker
 
-from tuiapp.chat import ChatService
+from tuiapp.chat.service import ChatService
 from tuiapp.errors import BadInput, TuiappError
 from tuiapp.library.evaluate import EvalOptions, EvalStore, run_eval
 from tuiapp.library.examples import SPLITS, ExampleStore

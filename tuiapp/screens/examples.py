@@ -15,13 +15,13 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label
 
+from tuiapp.chat.history import History
 from tuiapp.errors import TuiappError
 from tuiapp.library.examples import SPLITS, ExampleStore
 from tuiapp.library.records import Example, ExampleSet
 from tuiapp.library.seed import open_library
 from tuiapp.screens.confirm import ConfirmScreen
 from tuiapp.screens.example_edit import ExampleEditScreen
-from tuiapp.store.history import History
 from tuiapp.widgets.example_table import ExampleTable, clip
 
 

@@ -15,8 +15,8 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label
 from textual.worker import get_current_worker
 
+from tuiapp.chat.models import GGUFInfo, ModelEntry, ModelRegistry, read_gguf_info
 from tuiapp.errors import TuiappError
-from tuiapp.models import GGUFInfo, ModelEntry, ModelRegistry, read_gguf_info
 
 COLUMNS = ("", "Name", "Source", "Arch", "Params", "Quant", "Context", "Template", "Size")
 

@@ -15,8 +15,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, TextArea
 
-from tuiapp.chat import ChatService
-from tuiapp.engine.sampling import SamplingParams
+from tuiapp.chat.engine.sampling import SamplingParams
+from tuiapp.chat.service import ChatService
 from tuiapp.errors import BadInput
 from tuiapp.library.fewshot import Assembler, Prompt, prompt_for
 from tuiapp.library.records import Template

@@ -9,7 +9,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
-from tuiapp.engine.sampling import SamplingParams
+from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.errors import BadInput, TuiappError
 
 HELP = {

@@ -19,8 +19,9 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Select, TextArea
 
-from tuiapp.chat import ChatService, Reply
-from tuiapp.engine.sampling import SamplingParams
+from tuiapp.chat.engine.sampling import SamplingParams
+from tuiapp.chat.history import Message as StoredMessage
+from tuiapp.chat.service import ChatService, Reply
 from tuiapp.errors import BadInput, TuiappError
 from tuiapp.library.examples import ExampleStore
 from tuiapp.library.records import ExampleSet, Template
@@ -28,7 +29,6 @@ from tuiapp.library.render import variables_of
 from tuiapp.library.seed import open_library
 from tuiapp.library.templates import TemplateStore
 from tuiapp.screens.prompt_preview import FilledTemplate, PromptPreviewScreen, assemble, describe
-from tuiapp.store.history import Message as StoredMessage
 from tuiapp.widgets.example_table import clip
 from tuiapp.widgets.shots_fields import shots_fields
 

@@ -18,14 +18,14 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Sparkline
 
-from tuiapp.adapters import Adapter, AdapterStore, Run
 from tuiapp.errors import BadInput, TuiappError
 from tuiapp.library.examples import ExampleStore
 from tuiapp.library.records import ExampleSet
 from tuiapp.library.seed import open_library
-from tuiapp.methods import Method, Option
+from tuiapp.plugins.methods import Method, Option
 from tuiapp.screens.child_job import follow
 from tuiapp.screens.eval import eta_text
+from tuiapp.training.store import Adapter, AdapterStore, Run
 
 # The training options worth a field; the rest keep their defaults (the CLI's --opt sets them).
 KEY_TRAINING = ("max_steps", "learning_rate", "batch_size", "max_seq_len")
@@ -133,7 +133,7 @@ class TrainScreen(Screen[None]):
     # -- reading ---------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="train-read")
     def _read(self) -> None:
-        from tuiapp.plugins import load_methods
+        from tuiapp.plugins.manager import load_methods
 
         try:
             db = open_library(self.db)

@@ -89,8 +89,8 @@ def _end(config: RunConfig, main_rank: bool, status: str, error: str) -> None:
     if not main_rank:
         return
     try:
-        from tuiapp.adapters import AdapterStore
         from tuiapp.store import open_db
+        from tuiapp.training.store import AdapterStore
 
         AdapterStore(open_db()).end_run(config.run_id, status, error)
     except Exception:  # the event still tells the parent; do not mask the first error

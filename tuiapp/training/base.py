@@ -10,9 +10,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tuiapp.engine.formats import ChatTemplateFormat, PromptFormat, TranscriptFormat, format_for
+from tuiapp.chat.engine.formats import (
+    ChatTemplateFormat,
+    PromptFormat,
+    TranscriptFormat,
+    format_for,
+)
 from tuiapp.errors import BadInput
-from tuiapp.methods import Method
+from tuiapp.plugins.methods import Method
 from tuiapp.training.config import BaseModel
 
 # GGUF architectures that transformers dequantizes into a trainable causal LM (transformers
@@ -41,7 +46,7 @@ def resolve_base(spec: str | None, db: Any) -> tuple[BaseModel, PromptFormat]:
     """The base model named by ``spec`` and the prompt format the chat uses with it."""
     if spec and (path := Path(spec).expanduser()).is_dir():
         return _hf_base(path)
-    from tuiapp.models import ModelRegistry
+    from tuiapp.chat.models import ModelRegistry
 
     registry = ModelRegistry(db)
     path = registry.resolve(spec)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tuiapp.errors import BadInput
-from tuiapp.methods import Method, Option, validate_options
+from tuiapp.plugins.methods import Method, Option, validate_options
 
 TRAINING_OPTIONS: tuple[Option, ...] = (
     Option(

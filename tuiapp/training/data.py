@@ -6,7 +6,7 @@ should write after it); the loss is taken on the completion only. Sources:
 * an **example set** of the prompt library: each row rendered with the set's template (and
   few-shot settings) by the library's own assembler, the one evaluation and chat use;
 * **chat conversations**: one row per assistant reply, the prompt being the conversation before
-  it rendered with the model's chat format (``tuiapp.engine.formats``), as the chat sends it;
+  it rendered with the model's chat format (``tuiapp.chat.engine.formats``), as the chat sends it;
 * a **JSONL file** in Alpaca (``instruction``/``input``/``output``), OpenAI messages
   (``messages: [{role, content}]``) or ``prompt``/``completion`` form, detected per file from its
   first row; every bad line is reported with its number. A ``split`` key (train/heldout) is kept.
@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tuiapp.engine.formats import PromptFormat, Turn
+from tuiapp.chat.engine.formats import PromptFormat, Turn
 from tuiapp.errors import BadInput
 
 SPLITS = {
@@ -178,7 +178,7 @@ def conversation_rows(
 
 # -- the history and the library -----------------------------------------------------------------
 def from_conversations(db: Any, ids: Iterable[int], fmt: PromptFormat) -> list[Row]:
-    from tuiapp.store.history import History
+    from tuiapp.chat.history import History
 
     history = History(db)
     rows: list[Row] = []

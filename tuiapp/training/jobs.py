@@ -18,13 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tuiapp.adapters import AdapterStore, pid_alive
 from tuiapp.children import spawn
 from tuiapp.errors import BadInput
 from tuiapp.store import open_db
 from tuiapp.training.config import RunConfig
 from tuiapp.training.events import TERMINAL, make, parse
 from tuiapp.training.plan import TrainRequest, plan_training
+from tuiapp.training.store import AdapterStore, pid_alive
 
 
 def start_training(request: TrainRequest, db: Any = None) -> "TrainingJob":

@@ -11,13 +11,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from tuiapp.adapters import AdapterStore, Run, check_adapter_name, runs_dir
 from tuiapp.errors import BadInput
-from tuiapp.plugins import load_methods
+from tuiapp.plugins.manager import load_methods
 from tuiapp.store import open_db
 from tuiapp.training import data as datasets
 from tuiapp.training.base import check_architecture, resolve_base
 from tuiapp.training.config import RunConfig, split_options
+from tuiapp.training.store import AdapterStore, Run, check_adapter_name, runs_dir
 
 TRAIN_STACK = ("torch", "transformers", "peft", "accelerate")
 

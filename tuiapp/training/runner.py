@@ -17,10 +17,9 @@ import torch
 from peft import get_peft_model
 from transformers.trainer_utils import get_last_checkpoint
 
-from tuiapp.adapters import Adapter, AdapterStore, adapters_dir
 from tuiapp.errors import TuiappError
-from tuiapp.methods import ModelContext, validate_options
-from tuiapp.plugins import load_methods
+from tuiapp.plugins.manager import load_methods
+from tuiapp.plugins.methods import ModelContext, validate_options
 from tuiapp.store import open_db
 from tuiapp.training.batches import Collator, encode_all
 from tuiapp.training.cache import ensure_cached, load_base
@@ -29,6 +28,7 @@ from tuiapp.training.cancel import CancelFlag
 from tuiapp.training.config import RunConfig, training_schema
 from tuiapp.training.data import read_rows
 from tuiapp.training.events import Emitter
+from tuiapp.training.store import Adapter, AdapterStore, adapters_dir
 from tuiapp.training.trainer import CompletionTrainer, training_arguments
 
 PROVENANCE = "tuiapp-adapter.json"  # beside the PEFT files: how this adapter was made

@@ -15,10 +15,10 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from tuiapp.chat import Reply
-from tuiapp.engine.engine import Completion
+from tuiapp.chat.engine.engine import Completion
+from tuiapp.chat.history import Message as StoredMessage
+from tuiapp.chat.service import Reply
 from tuiapp.errors import TuiappError
-from tuiapp.store.history import Message as StoredMessage
 from tuiapp.widgets.message_view import MessageView
 
 FLUSH_HZ = 15  # at most this many UI updates a second while a reply streams

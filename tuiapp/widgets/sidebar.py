@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, ListItem, ListView
 
-from tuiapp.store.history import Conversation, History, SearchHit
+from tuiapp.chat.history import Conversation, History, SearchHit
 
 _MARK = re.compile(r"\[([^\[\]]*)\]")
 

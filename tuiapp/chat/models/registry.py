@@ -18,8 +18,8 @@ from typing import Any
 
 import sqlite_utils
 
+from tuiapp.chat.models.gguf_info import GGUFInfo, Progress, read_gguf_info, sha256_file
 from tuiapp.errors import BadInput, ModelFileError, NotFound
-from tuiapp.models.gguf_info import GGUFInfo, Progress, read_gguf_info, sha256_file
 from tuiapp.paths import models_dir
 from tuiapp.store import db_lock, transaction
 

@@ -8,7 +8,7 @@ Typical use (``tuiapp adapt``, or a Textual thread worker)::
     job.cancel()                   # from any thread: stops the stage in progress
 
 Stages: ``train`` (child process, ``tuiapp.training.jobs``), ``convert`` (child process,
-``tuiapp.exports``; the parity check is part of it), ``evaluate`` (zero-shot, k-shot and the
+``tuiapp.conversion.jobs``; the parity check is part of it), ``evaluate`` (zero-shot, k-shot and the
 adapter on the held-out split, on the service's llama.cpp engine), ``attach`` (a new conversation
 with the adapter at scale 1). Each stage's figures go into the report, stored in ``adapt_jobs``
 as soon as the stage ends, so a failed or cancelled job still leaves its report. Cancelling
@@ -102,7 +102,7 @@ class AdaptJob:
         from tuiapp.library.examples import ExampleStore
         from tuiapp.library.selectors import get_selector
         from tuiapp.library.templates import TemplateStore
-        from tuiapp.plugins import load_methods
+        from tuiapp.plugins.manager import load_methods
 
         req = self.request
         store = ExampleStore(self.db)
@@ -216,7 +216,7 @@ class AdaptJob:
         return str(end["adapter"])
 
     def _convert(self, name: str) -> None:
-        from tuiapp.exports import parity_warning, start_export
+        from tuiapp.conversion.jobs import parity_warning, start_export
 
         if self.cancelled:
             raise AdaptCancelled("Cancelled before conversion.")
@@ -311,7 +311,7 @@ class AdaptJob:
     # -- helpers -------------------------------------------------------------------------
     def _service(self, adapter: str) -> Any:
         """The chat service with the adapter's base loaded (the caller's, or a new one)."""
-        from tuiapp.adapters import AdapterStore
+        from tuiapp.training.store import AdapterStore
 
         base_sha = AdapterStore(self.db).get_adapter(adapter).base_sha256
         if (
@@ -325,11 +325,11 @@ class AdaptJob:
                 "The chat model changed while training; pick the base model "
                 "again to evaluate the adapter."
             )
-        from tuiapp.chat import ChatService
-        from tuiapp.engine.engine import Engine
-        from tuiapp.exports import base_gguf_for
-        from tuiapp.models import ModelRegistry
-        from tuiapp.store.history import History
+        from tuiapp.chat.engine.engine import Engine
+        from tuiapp.chat.history import History
+        from tuiapp.chat.models import ModelRegistry
+        from tuiapp.chat.service import ChatService
+        from tuiapp.conversion.jobs import base_gguf_for
 
         service = ChatService(
             History(self.db), ModelRegistry(self.db), Engine(n_threads=self.request.threads)

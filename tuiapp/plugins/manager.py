@@ -13,8 +13,8 @@ from typing import Any
 
 import pluggy
 
-from tuiapp import hookspecs
-from tuiapp.methods import BrokenPlugin, Method, MethodRegistry, PluginError
+from tuiapp.plugins import hookspecs
+from tuiapp.plugins.methods import BrokenPlugin, Method, MethodRegistry, PluginError
 
 GROUP = hookspecs.PROJECT
 _lock = threading.Lock()

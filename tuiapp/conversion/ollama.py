@@ -21,10 +21,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tuiapp.adapters import Adapter, AdapterStore, parse_source
 from tuiapp.errors import BadInput
 from tuiapp.library.fewshot import SEPARATOR, continuation
 from tuiapp.library.records import Example, Template
+from tuiapp.training.store import Adapter, AdapterStore, parse_source
 
 PARAMETERS = {
     "temperature": "temperature",
@@ -42,7 +42,7 @@ def export_ollama(
     db: Any, name: str, directory: Path, *, shots: int = 3, link_base: bool = True
 ) -> dict[str, Any]:
     """Write the directory; returns what was written (paths, template used, examples)."""
-    from tuiapp.exports import base_gguf_for
+    from tuiapp.conversion.jobs import base_gguf_for
 
     store = AdapterStore(db)
     adapter = store.get_adapter(name)
@@ -73,7 +73,7 @@ def export_ollama(
         _place(merged, directory / merged.name, link_base)
         lines += [f"FROM ./{merged.name}"]
 
-    from tuiapp.models import ModelRegistry
+    from tuiapp.chat.models import ModelRegistry
 
     has_chat_template = bool(ModelRegistry(db).info(base).chat_template)
     variable = _single_variable(template) if template else None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from tuiapp.methods import Method
+    from tuiapp.plugins.methods import Method
 
 PROJECT = "tuiapp"
 
@@ -29,9 +29,10 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def register_methods(register: "Callable[[Method], None]") -> None:
     """Register fine-tuning methods (LoRA, IA3, ...) that ``tuiapp train`` can use.
 
-    :param register: call it once per method with a :class:`tuiapp.methods.Method`. It raises
-        ``tuiapp.methods.PluginError`` for a duplicate or invalid name, or an options schema with
-        a default outside its own bounds; the plugin is then reported as broken.
+    :param register: call it once per method with a :class:`tuiapp.plugins.methods.Method`. It
+        raises ``tuiapp.plugins.methods.PluginError`` for a duplicate or invalid name, or an
+        options schema with a default outside its own bounds; the plugin is then reported as
+        broken.
 
     :return: nothing; the return value is ignored.
 

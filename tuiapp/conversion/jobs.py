@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tuiapp.adapters import Adapter, AdapterStore
 from tuiapp.children import spawn
 from tuiapp.errors import BadInput, NotFound, TuiappError
+from tuiapp.training.store import Adapter, AdapterStore
 
 KINDS = ("adapter", "merge")
 
@@ -36,7 +36,7 @@ class ConversionFailed(TuiappError):
 def base_gguf_for(db: Any, adapter: Adapter) -> Path:
     """The GGUF the adapter was trained on: its run's base file, or any registered model with
     the same sha256. A different file is never substituted."""
-    from tuiapp.models import ModelRegistry
+    from tuiapp.chat.models import ModelRegistry
 
     registry = ModelRegistry(db)
     candidates: list[Path] = []

@@ -1,7 +1,7 @@
 """Fine-tuning methods as records: what a method is called, what it can do, which options it takes.
 
-A plugin (see ``tuiapp.hookspecs``) registers :class:`Method` objects. Everything here is plain
-data plus a few callables; nothing imports torch or peft, so listing methods and validating
+A plugin (see ``tuiapp.plugins.hookspecs``) registers :class:`Method` objects. Everything here
+is plain data plus a few callables; nothing imports torch or peft, so listing methods and validating
 options is instant (the TUI renders a form from ``Method.options``; the CLI parses ``--opt k=v``
 against it). The callables run only in the training process.
 """
@@ -231,7 +231,7 @@ class MethodRegistry:
 
     def _check(self, method: Method) -> None:
         if not isinstance(method, Method):
-            raise PluginError(f"register() expects a tuiapp.methods.Method, got {method!r}")
+            raise PluginError(f"register() expects a tuiapp.plugins.methods.Method, got {method!r}")
         if not NAME.match(method.name):
             raise PluginError(
                 f"method name {method.name!r} must be lower-case letters, digits, '-' or '_'"

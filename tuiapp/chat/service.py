@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuiapp.engine.engine import Completion, Engine, LoadedModel, Stream
-from tuiapp.engine.formats import PromptFormat, Turn, format_for
-from tuiapp.engine.sampling import SamplingParams
+from tuiapp.chat.engine.engine import Completion, Engine, LoadedModel, Stream
+from tuiapp.chat.engine.formats import PromptFormat, Turn, format_for
+from tuiapp.chat.engine.sampling import SamplingParams
+from tuiapp.chat.history import Conversation, History, Message
+from tuiapp.chat.models import GGUFInfo, ModelRegistry, read_gguf_info
 from tuiapp.errors import BadInput, EngineError
-from tuiapp.models import GGUFInfo, ModelRegistry, read_gguf_info
-from tuiapp.store.history import Conversation, History, Message
 
 TITLE_CHARS = 48
 SCALE_RANGE = (-4.0, 4.0)
@@ -136,13 +136,13 @@ class ChatService:
     # -- adapters --------------------------------------------------------------------------
     @property
     def adapter_store(self) -> Any:
-        from tuiapp.adapters import AdapterStore
+        from tuiapp.training.store import AdapterStore
 
         return AdapterStore(self.history.db)
 
     def _checked(self, specs: list[tuple[str, float]]) -> list[tuple[str, float, str]]:
         """(name, scale, GGUF path) of each adapter, checked against the loaded model."""
-        from tuiapp.adapters import usable_gguf
+        from tuiapp.training.store import usable_gguf
 
         model = self._require_model()
         checked: list[tuple[str, float, str]] = []

@@ -37,7 +37,7 @@ class AdapterSlots:
     def check(self, path: str) -> None:
         """Refuse, before llama.cpp sees it, an adapter made for another base, and an
         embedding LoRA on a tied-embedding base (llama.cpp would abort the whole process)."""
-        from tuiapp.models.gguf_info import open_gguf
+        from tuiapp.chat.models.gguf_info import open_gguf
 
         try:
             reader = open_gguf(path)
@@ -60,7 +60,7 @@ class AdapterSlots:
 
     def _tied(self) -> bool:
         if self._base_tied is None and self.base_path:
-            from tuiapp.models.gguf_info import open_gguf
+            from tuiapp.chat.models.gguf_info import open_gguf
 
             names = {t.name for t in open_gguf(self.base_path).tensors}
             self._base_tied = "output.weight" not in names
@@ -76,7 +76,7 @@ class AdapterSlots:
         self.check(path)
         pointer = llama_cpp.llama_adapter_lora_init(llm.model, path.encode())
         if not pointer:
-            from tuiapp.engine.loader import last_errors
+            from tuiapp.chat.engine.loader import last_errors
 
             detail = last_errors() or "llama.cpp refused it"
             raise EngineError(f"The adapter {Path(path).name} does not fit this model: {detail}")

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tuiapp.engine.adapters import AdapterMix, AdapterSlots
-from tuiapp.engine.sampling import SamplingParams
+from tuiapp.chat.engine.adapters import AdapterMix, AdapterSlots
+from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.errors import EngineError, TuiappError
 
 _END = object()
@@ -145,7 +145,7 @@ class Engine:
         return self._submit(lambda: self._load(str(path), sha256))
 
     def _load(self, path: str, sha256: str | None = None) -> LoadedModel:
-        from tuiapp.engine.loader import load_llama, physical_cores
+        from tuiapp.chat.engine.loader import load_llama, physical_cores
 
         self._llm = None  # free the old model first: two in memory may not fit
         self.model = None
@@ -155,7 +155,7 @@ class Engine:
         try:
             self._llm = load_llama(path, n_ctx=self.n_ctx, n_threads=threads)
         except (ValueError, RuntimeError) as exc:
-            from tuiapp.engine.loader import last_errors
+            from tuiapp.chat.engine.loader import last_errors
 
             detail = last_errors() or str(exc)
             raise EngineError(f"The model failed to load ({Path(path).name}): {detail}") from exc

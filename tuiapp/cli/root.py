@@ -1,0 +1,33 @@
+"""The root ``tuiapp`` command group. Command modules add themselves to it; ``main`` imports them.
+
+A ``TuiappError`` raised by any command becomes one line on stderr and a non-zero exit code; no
+traceback reaches the user.
+"""
+
+from typing import Any
+
+import click
+
+from tuiapp.errors import TuiappError
+
+
+class Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TuiappError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=Group, invoke_without_command=True)
+@click.option("-m", "--model", "model", default=None, help="Registry name, GGUF path or 'default'.")
+@click.option("--threads", type=int, default=None, help="CPU threads (default: physical cores).")
+@click.version_option(package_name="tuiapp")
+@click.pass_context
+def cli(ctx: click.Context, model: str | None, threads: int | None) -> None:
+    """tuiapp: a local LLM workbench in the terminal. With no command, starts the TUI."""
+    if ctx.invoked_subcommand is None:
+        from tuiapp.app import run_app
+
+        run_app(model_spec=model, n_threads=threads)
