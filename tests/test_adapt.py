@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import assert_one_line_error, tuiapp
+from tests.helpers.cli import assert_one_line_error, tuiapp
 from tuiapp.chat.history import History
 from tuiapp.library.evaluate import EvalStore
 from tuiapp.store import open_db

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.adapter_records import register_adapter
-from tests.test_cli import assert_one_line_error, tuiapp
+from tests.helpers.adapter_records import register_adapter
+from tests.helpers.cli import assert_one_line_error, tuiapp
 from tuiapp.chat.history import History
 from tuiapp.library.seed import open_library
 from tuiapp.store import open_db

@@ -1,28 +1,12 @@
 """The headless CLI as a script would use it: real subprocesses, real model, real SQLite file."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
+from tests.helpers.cli import assert_one_line_error, tuiapp
 from tuiapp.chat.history import History
 from tuiapp.store import open_db
-
-
-def tuiapp(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tuiapp", *args], capture_output=True,
-                          text=True, input=input, env=os.environ.copy(), timeout=240)
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 @pytest.mark.parametrize(
@@ -54,16 +38,33 @@ def test_bad_sampling_option_is_refused():
 
 @pytest.mark.slow
 def test_chat_streams_stores_and_continues(home_with_model):
-    first = tuiapp("chat", "--json", "--max-tokens", "12", "--temperature", "0", "--seed", "1",
-                   "What is the capital of France?")
+    first = tuiapp(
+        "chat",
+        "--json",
+        "--max-tokens",
+        "12",
+        "--temperature",
+        "0",
+        "--seed",
+        "1",
+        "What is the capital of France?",
+    )
     assert first.returncode == 0, first.stderr
     data = json.loads(first.stdout)
     assert data["model"] == "gemma-3-270m"
     assert data["reply"].strip() and data["completion_tokens"] >= 1
     assert data["prompt_tokens"] > 5 and data["first_token_ms"] > 0
 
-    again = tuiapp("chat", "-c", str(data["conversation_id"]), "--max-tokens", "8",
-                   "--temperature", "0", "And of Italy?")
+    again = tuiapp(
+        "chat",
+        "-c",
+        str(data["conversation_id"]),
+        "--max-tokens",
+        "8",
+        "--temperature",
+        "0",
+        "And of Italy?",
+    )
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip()  # streamed text, not JSON
 
@@ -73,8 +74,17 @@ def test_chat_streams_stores_and_continues(home_with_model):
     assert msgs[1].params["temperature"] == 0 and msgs[1].params["format"] == "transcript"
 
     # Same seed and prompt, greedy: the reply is reproducible.
-    repeat = tuiapp("chat", "--json", "--max-tokens", "12", "--temperature", "0", "--seed", "1",
-                    "What is the capital of France?")
+    repeat = tuiapp(
+        "chat",
+        "--json",
+        "--max-tokens",
+        "12",
+        "--temperature",
+        "0",
+        "--seed",
+        "1",
+        "What is the capital of France?",
+    )
     assert json.loads(repeat.stdout)["reply"] == data["reply"]
 
     found = json.loads(tuiapp("history", "search", "Italy", "--json").stdout)
@@ -89,8 +99,16 @@ def test_chat_streams_stores_and_continues(home_with_model):
 
 @pytest.mark.slow
 def test_raw_mode_sends_text_as_is(home_with_model):
-    result = tuiapp("chat", "--raw", "--json", "--max-tokens", "6", "--temperature", "0",
-                    "The first three letters of the alphabet are A, B,")
+    result = tuiapp(
+        "chat",
+        "--raw",
+        "--json",
+        "--max-tokens",
+        "6",
+        "--temperature",
+        "0",
+        "The first three letters of the alphabet are A, B,",
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert "C" in data["reply"]

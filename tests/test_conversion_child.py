@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tiny_models import random_lora, tiny_gguf
+from tests.helpers.tiny_models import random_lora, tiny_gguf
 
 ROOT = Path(__file__).resolve().parent.parent
 

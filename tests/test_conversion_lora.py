@@ -6,12 +6,10 @@ import copy
 import numpy as np
 import pytest
 
-from tests.tiny_models import ARCHITECTURES, random_lora, tiny_gguf
+from tests.helpers.conversion import ALL_LINEAR, llama_logits, peft_logits
+from tests.helpers.tiny_models import ARCHITECTURES, random_lora, tiny_gguf
 from tuiapp.chat.models.gguf_info import open_gguf
 from tuiapp.conversion import check_parity, convert_lora
-
-ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-TEXT = b"the cat sat on the red mat and the sky is blue"
 
 
 @pytest.fixture(scope="module")
@@ -19,30 +17,6 @@ def tiny(tmp_path_factory):
     """arch -> (HF model, its F32 GGUF), built once for the module."""
     out = tmp_path_factory.mktemp("tiny")
     return {arch: tiny_gguf(arch, out) for arch in ARCHITECTURES}
-
-
-def llama_logits(base, adapter=None, text=TEXT):
-    """llama.cpp logits at every position, with an F32 KV cache (exact enough to compare)."""
-    from tuiapp.chat.engine.adapters import AdapterSlots
-    from tuiapp.chat.engine.loader import load_llama
-
-    llm = load_llama(str(base), n_ctx=64, n_threads=2, logits_all=True, type_k=0, type_v=0)
-    tokens = llm.tokenize(text, add_bos=True)
-    if adapter is not None:
-        AdapterSlots().apply(llm, {str(adapter): 1.0})
-    llm.reset()
-    llm.eval(tokens)
-    return tokens, np.array(llm.scores[: len(tokens)])
-
-
-def peft_logits(peft_model, tokens):
-    import torch
-
-    with torch.no_grad():
-        adapted = peft_model(torch.tensor([tokens])).logits[0].numpy()
-        with peft_model.disable_adapter():
-            base = peft_model(torch.tensor([tokens])).logits[0].numpy()
-    return adapted, base
 
 
 def targets_for(arch):
@@ -206,7 +180,7 @@ def test_parity_on_the_engine_keeps_its_adapters(tiny, tmp_path):
 
 def test_parity_refuses_to_vouch_when_the_reference_is_not_the_base(tiny, tmp_path):
     """If transformers does not load the GGUF as llama.cpp runs it, no threshold can help."""
-    from tests.tiny_models import tiny_model
+    from tests.helpers.tiny_models import tiny_model
 
     model, base = tiny["qwen2"]
     peft_model = random_lora(copy.deepcopy(model), ["q_proj"], r=4)

@@ -6,8 +6,8 @@ import copy
 import numpy as np
 import pytest
 
-from tests.test_conversion_lora import ALL_LINEAR, llama_logits, peft_logits
-from tests.tiny_models import random_lora, tiny_gguf
+from tests.helpers.conversion import ALL_LINEAR, llama_logits, peft_logits
+from tests.helpers.tiny_models import random_lora, tiny_gguf
 from tuiapp.conversion import merge_export
 
 

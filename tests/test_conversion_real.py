@@ -3,7 +3,7 @@ weights converts, passes the parity check on the chat's own engine, and changes 
 
 import pytest
 
-from tests.tiny_models import random_lora
+from tests.helpers.tiny_models import random_lora
 from tuiapp.chat.engine.engine import Engine
 from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.conversion import check_parity, convert_lora

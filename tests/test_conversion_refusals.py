@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.tiny_models import random_lora, tiny_gguf, tiny_model
+from tests.helpers.tiny_models import random_lora, tiny_gguf, tiny_model
 from tuiapp.conversion import (
     AdapterMismatch,
     ConversionError,
@@ -138,7 +138,7 @@ def test_missing_tensor(bases, tmp_path):
 def test_shape_mismatch_names_the_tensor(bases, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from tests.tiny_models import tiny_config
+    from tests.helpers.tiny_models import tiny_config
 
     _, base = bases["llama"]
     config = tiny_config("llama")

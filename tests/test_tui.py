@@ -1,91 +1,30 @@
 """The TUI without a model, driven with Pilot: start-up, snapshot, errors, dialogs.
 
-Chatting with the real model is in ``test_tui_chat.py``, which shares the helpers here.
-``until`` polls a predicate every 50 ms instead of sleeping a fixed time.
+Chatting with the real model is in ``test_tui_chat.py``. The helpers (``until`` polls a
+predicate every 50 ms instead of sleeping a fixed time) are in ``tests/helpers/tui.py``.
 """
 
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from textual.command import CommandList
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
+from tests.helpers.tui import SIZE, record_notes, seed_conversation, until
 from tuiapp.app import COMMAND_TITLES, NO_MODEL, TuiApp
-from tuiapp.chat.history import History, Message
 from tuiapp.screens.confirm import ConfirmScreen
 from tuiapp.screens.help import HelpScreen
 from tuiapp.screens.rename import RenameScreen
 from tuiapp.screens.settings import SettingsScreen
-from tuiapp.store import open_db
 from tuiapp.widgets.chat_input import ChatInput
 from tuiapp.widgets.sidebar import ConversationItem
 
-SIZE = (120, 35)
 HEAVY = ("llama_cpp", "torch", "transformers", "peft")
 HELP_KEYS = (
     "enter escape ctrl+n ctrl+r ctrl+y f2 ctrl+d ctrl+f ctrl+o ctrl+t f1 f6 f7 ctrl+q ctrl+p"
 )
-
-
-async def until(
-    pilot: Pilot, predicate: Callable[[], object], timeout: float = 30.0, what: str = ""
-) -> None:
-    """Let the app run until ``predicate()`` is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or predicate}")
-        await pilot.pause(0.05)
-
-
-def record_notes(app: TuiApp) -> list[tuple[str, str]]:
-    """(severity, message) of every notification the app shows from now on."""
-    notes: list[tuple[str, str]] = []
-    original = app.notify
-
-    def notify(
-        message: str,
-        *,
-        title: str = "",
-        severity: str = "information",
-        timeout: float | None = None,
-        markup: bool = True,
-    ) -> None:
-        notes.append((severity, str(message)))
-        original(
-            message,
-            title=title,
-            severity=severity,
-            timeout=timeout,  # type: ignore[arg-type]
-            markup=markup,
-        )
-
-    app.notify = notify  # type: ignore[method-assign]
-    return notes
-
-
-def seed_conversation(title: str = "Hello world in Python") -> int:
-    history = History(open_db())
-    conv = history.new_conversation(title, model="gemma-3-270m")
-    history.add_message(conv.id, Message("user", "Write hello world in Python."))
-    history.add_message(
-        conv.id,
-        Message(
-            "assistant",
-            'Here it is:\n\n```python\nprint("Hello, world!")\n```\n',
-            model="gemma-3-270m",
-            completion_tokens=12,
-            first_token_ms=200.0,
-            duration_ms=566.7,
-            created="2025-01-01T00:00:00.000+00:00",
-        ),
-    )
-    history.db.conn.close()
-    return conv.id
 
 
 # -- start-up -------------------------------------------------------------------------------

@@ -7,8 +7,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, ProgressBar
 
-from tests.test_tui import record_notes, until
-from tests.test_tui_chat import SIZE, model_app, wait_ready
+from tests.helpers.tui import SIZE, model_app, record_notes, until, wait_ready
 from tuiapp.app import TuiApp
 from tuiapp.screens.adapt import AdaptScreen
 from tuiapp.screens.examples import ExamplesScreen

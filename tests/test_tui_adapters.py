@@ -1,7 +1,7 @@
 """Adapters in the TUI: the adapters screen (f6) and the chat's adapter selector (f7).
 
-The adapters are real random LoRAs for the embedded model (``tests.adapter_records``); one test
-converts one from the screen with the real child process and its parity check.
+The adapters are real random LoRAs for the embedded model (``tests.helpers.adapter_records``);
+one test converts one from the screen with the real child process and its parity check.
 """
 
 from pathlib import Path
@@ -10,9 +10,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
-from tests.adapter_records import register_adapter
-from tests.test_tui import record_notes, until
-from tests.test_tui_chat import SIZE, model_app, send, wait_ready
+from tests.helpers.adapter_records import register_adapter
+from tests.helpers.tui import SIZE, model_app, record_notes, send, until, wait_ready
 from tuiapp.app import TuiApp
 from tuiapp.screens.adapter_pick import AdapterPickScreen
 from tuiapp.screens.adapters import AdaptersScreen

@@ -1,15 +1,14 @@
 """Chatting with the real embedded model through the TUI (greedy, max_tokens=24: ~1 s a reply).
 
-The helpers and the autouse fixture come from ``test_tui.py``; move them to conftest.py freely.
+The helpers (``model_app``, ``wait_ready``, ``send``, ...) are in ``tests/helpers/tui.py``.
 """
 
 import threading
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
 
-from tests.test_tui import record_notes, until
+from tests.helpers.tui import SIZE, model_app, record_notes, reply_done, send, until, wait_ready
 from tuiapp.app import NO_MODEL, TuiApp
 from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.chat.models import ModelRegistry, Progress
@@ -18,38 +17,6 @@ from tuiapp.widgets.chat_input import ChatInput
 from tuiapp.widgets.sidebar import ConversationItem
 
 pytestmark = pytest.mark.slow
-
-FAST = SamplingParams(temperature=0.0, max_tokens=24, seed=0)
-SIZE = (120, 35)
-
-
-def model_app(**kwargs: object) -> TuiApp:
-    app = TuiApp(n_threads=2, **kwargs)  # type: ignore[arg-type]
-    app.params = FAST
-    return app
-
-
-async def wait_ready(pilot: Pilot) -> None:
-    app = pilot.app
-    assert isinstance(app, TuiApp)
-    await until(pilot, lambda: not app.model_loading, 60, "the model to load")
-    assert app.service.active is not None, app.model_status
-
-
-def reply_done(app: TuiApp) -> bool:
-    """The last reply is stored, shown as stored, and its final speed is in the status bar."""
-    view = app.chat.messages.last_reply()
-    done = not app.chat.messages.streaming and view is not None and view.message_id is not None
-    return done and "first token" in app.chat.status.reply_text
-
-
-async def send(pilot: Pilot, text: str) -> None:
-    """Type a message, press enter and wait until the whole reply is stored."""
-    app = pilot.app
-    assert isinstance(app, TuiApp)
-    app.chat.query_one(ChatInput).focus()
-    await pilot.press(*text, "enter")
-    await until(pilot, lambda: reply_done(app), 30, "the reply")
 
 
 def record_status(app: TuiApp) -> list[str]:
@@ -117,10 +84,11 @@ async def test_reply_streams_with_live_speed_and_is_stored(
 
 
 async def test_stop_keeps_the_partial_reply_marked_stopped(home_with_model: Path) -> None:
-    app = model_app()
     # With this seed the base model rambles to the token limit instead of ending its turn.
-    app.params = SamplingParams(
-        temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, max_tokens=400, seed=0
+    app = model_app(
+        params=SamplingParams(
+            temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, max_tokens=400, seed=0
+        )
     )
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)

@@ -1,7 +1,7 @@
 """The prompt library in the TUI: templates, example sets, saving an exchange, evaluation.
 
 Without a model (``autoload=False``) except the last test, which runs a template and two small
-evaluations on the real embedded model. The helpers come from ``test_tui.py``.
+evaluations on the real embedded model. The helpers are in ``tests/helpers/tui.py``.
 """
 
 from pathlib import Path
@@ -12,8 +12,7 @@ from textual.command import CommandList
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Label, Select, TextArea
 
-from tests.test_tui import record_notes, seed_conversation, until
-from tests.test_tui_chat import FAST, wait_ready
+from tests.helpers.tui import FAST, SIZE, record_notes, seed_conversation, until, wait_ready
 from tuiapp.app import TuiApp
 from tuiapp.library.evaluate import EvalStore
 from tuiapp.library.examples import ExampleStore
@@ -28,7 +27,6 @@ from tuiapp.screens.templates import TemplateFormScreen, TemplatePickerScreen
 from tuiapp.widgets.example_table import ExampleTable
 from tuiapp.widgets.run_table import RunTable
 
-SIZE = (120, 35)
 BUILTIN_TEMPLATES = {"extract-contact", "formalize", "sentiment", "summarize"}
 REVIEW = "The battery lasts two full days and the screen is gorgeous."
 
@@ -273,8 +271,7 @@ async def test_run_table_puts_runs_side_by_side_with_an_adapter_column() -> None
 @pytest.mark.slow
 async def test_run_a_template_then_evaluate_and_stop(home_with_model: Path) -> None:
     # One thread: on two busy cores llama.cpp's spinning worker threads make 2 ten times slower.
-    app = TuiApp(n_threads=1)
-    app.params = FAST
+    app = TuiApp(n_threads=1, params=FAST)
     notes = record_notes(app)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)

@@ -5,7 +5,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Sparkline
 
-from tests.test_tui import SIZE, record_notes, until
+from tests.helpers.tui import SIZE, record_notes, until
 from tuiapp.app import TuiApp
 from tuiapp.screens.train import TrainScreen
 

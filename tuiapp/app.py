@@ -18,16 +18,15 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from tuiapp.chat.engine.engine import Engine
 from tuiapp.chat.engine.sampling import SamplingParams
-from tuiapp.chat.history import History
-from tuiapp.chat.models import GGUFInfo, ModelRegistry
+from tuiapp.chat.models import GGUFInfo
 from tuiapp.chat.models.gguf_info import Progress
 from tuiapp.chat.service import ChatService
 from tuiapp.errors import TuiappError
 from tuiapp.screens.chat import ChatScreen
 from tuiapp.screens.help import HelpScreen
 from tuiapp.screens.models import ModelPickerScreen
+from tuiapp.screens.requests import OpenConversation
 from tuiapp.screens.settings import SettingsScreen
 from tuiapp.store import open_db
 from tuiapp.widgets.chat_input import ChatInput
@@ -83,22 +82,45 @@ class TuiApp(App[None]):
     model_status: reactive[str] = reactive("Starting…")
 
     def __init__(
-        self, model_spec: str | None = None, n_threads: int | None = None, *, autoload: bool = True
+        self,
+        model_spec: str | None = None,
+        n_threads: int | None = None,
+        *,
+        autoload: bool = True,
+        params: SamplingParams | None = None,
     ) -> None:
         super().__init__()
         self.model_spec = model_spec
+        self._start_params = params  # the sampling settings to start with
         self.n_threads = n_threads
         self.autoload = autoload  # False: start without a model (tests, snapshots)
-        self.params = SamplingParams()
-        self.model_loading = False
         self.service: ChatService
         self.db: Database
         self.chat: ChatScreen
 
+    # The chat's state lives in its service; these read it for the app's own code and tests.
+    @property
+    def params(self) -> SamplingParams:
+        """The sampling settings new replies use."""
+        return self.service.params
+
+    @params.setter
+    def params(self, params: SamplingParams) -> None:
+        self.service.params = params
+
+    @property
+    def model_loading(self) -> bool:
+        return self.service.loading
+
+    @model_loading.setter
+    def model_loading(self, loading: bool) -> None:
+        self.service.loading = loading
+
     async def on_mount(self) -> None:
-        self.db = db = open_db()
-        engine = Engine(n_threads=self.n_threads)  # cheap: llama_cpp loads with the model
-        self.service = ChatService(History(db), ModelRegistry(db), engine)
+        self.db = open_db()
+        self.service = ChatService.open(self.db, n_threads=self.n_threads)
+        if self._start_params is not None:
+            self.service.params = self._start_params
         self.chat = ChatScreen(self.service)
         await self.push_screen(self.chat)
         self._open_library()
@@ -116,7 +138,7 @@ class TuiApp(App[None]):
     # -- the model ------------------------------------------------------------------------
     def load_model(self, spec: str | None = None) -> None:
         """Load a model (registry name, path, None for the embedded one) in the background."""
-        self.chat.messages.stop()  # the engine runs one job at a time: free it for the load
+        self.chat.stop_reply()  # the engine runs one job at a time: free it for the load
         self.model_loading = True
         self.model_status = f"Loading {spec or 'the embedded model'}…"
         self._load(spec)
@@ -267,6 +289,12 @@ class TuiApp(App[None]):
                 self.chat.show_adapters()  # a deleted adapter left the conversation's mix
 
         self.push_screen(AdaptersScreen(self.db, self.service), closed)
+
+    async def on_open_conversation(self, request: OpenConversation) -> None:
+        """A dialog asked to show a conversation: close every dialog above the chat."""
+        while self.screen is not self.chat and len(self.screen_stack) > 1:
+            await self.pop_screen()
+        await self.chat.open_conversation(request.conversation_id)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_help()))

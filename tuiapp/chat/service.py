@@ -1,8 +1,10 @@
-"""Chatting: one code path for the TUI and the CLI.
+"""Chatting: one code path for the TUI, the CLI, evaluation and one-click adapt.
 
 ``ChatService`` ties the history store, the model registry and the engine together: it formats
 a conversation for the loaded model, streams the reply and commits every message when complete
-(a reply stopped by the user is kept with its ``stopped`` mark).
+(a reply stopped by the user is kept with its ``stopped`` mark). Every reply, a template's
+included, runs with its conversation's adapter mix and records it. ``ChatService.open`` is the
+one way to build a service; the model loads in the engine's thread.
 """
 
 from collections.abc import Iterator
@@ -11,12 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
+
 from tuiapp.chat.engine.engine import Completion, Engine, LoadedModel, Stream
 from tuiapp.chat.engine.formats import PromptFormat, Turn, format_for
 from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.chat.history import Conversation, History, Message
 from tuiapp.chat.models import GGUFInfo, ModelRegistry, read_gguf_info
+from tuiapp.chat.templates import FilledTemplate, template_prompt
 from tuiapp.errors import BadInput, EngineError
+from tuiapp.library.fewshot import Prompt
+from tuiapp.training.store import AdapterStore, usable_gguf
 
 TITLE_CHARS = 48
 SCALE_RANGE = (-4.0, 4.0)
@@ -111,6 +118,21 @@ class ChatService:
         self.registry = registry
         self.engine = engine
         self.active: ActiveModel | None = None
+        self.params = SamplingParams()  # the settings a new reply uses (the TUI's ctrl+t)
+        self.loading = False  # a model load is in progress (set by whoever started it)
+
+    @classmethod
+    def open(
+        cls, db: sqlite_utils.Database, *, n_threads: int | None = None, n_ctx: int = 4096
+    ) -> "ChatService":
+        """The chat service on ``db``: its history, its model registry, an engine with no model
+        yet (cheap: llama_cpp is imported when the first model loads)."""
+        return cls(History(db), ModelRegistry(db), Engine(n_ctx=n_ctx, n_threads=n_threads))
+
+    @property
+    def ready(self) -> bool:
+        """A model is loaded and no other load is under way."""
+        return self.active is not None and not self.loading
 
     # -- model ---------------------------------------------------------------------------
     def resolve_model(self, spec: str | None) -> ActiveModel:
@@ -121,6 +143,11 @@ class ChatService:
         name = self.registry.name_for(path)
         return ActiveModel(name, path, info,
                            format_for(info.chat_template, info.bos_token, info.eos_token))
+
+    def load(self, spec: str | None = None) -> ActiveModel:
+        """Load a model and wait for it: the CLI's and one-click adapt's way."""
+        self.load_model(spec).result()
+        return self._require_model()
 
     def load_model(self, spec: str | None = None) -> Future[LoadedModel]:
         model = self.resolve_model(spec)
@@ -135,15 +162,11 @@ class ChatService:
 
     # -- adapters --------------------------------------------------------------------------
     @property
-    def adapter_store(self) -> Any:
-        from tuiapp.training.store import AdapterStore
-
+    def adapter_store(self) -> AdapterStore:
         return AdapterStore(self.history.db)
 
     def _checked(self, specs: list[tuple[str, float]]) -> list[tuple[str, float, str]]:
         """(name, scale, GGUF path) of each adapter, checked against the loaded model."""
-        from tuiapp.training.store import usable_gguf
-
         model = self._require_model()
         checked: list[tuple[str, float, str]] = []
         low, high = SCALE_RANGE
@@ -222,15 +245,41 @@ class ChatService:
     def _reply(self, conversation_id: int, params: SamplingParams, raw: bool,
                last_user_text: str) -> Reply:
         model = self._require_model()
+        if raw:
+            return self._stream(conversation_id, last_user_text, params, None, raw=True)
+        prompt = self.build_prompt(conversation_id, params)
+        return self._stream(conversation_id, prompt, params, model.format.stop, raw=False)
+
+    def _stream(self, conversation_id: int, prompt: str, params: SamplingParams,
+                stop: list[str] | None, raw: bool) -> Reply:
+        """Generate with the conversation's adapters; the reply records the mix it used."""
         # Always an explicit mix ({} = the base model): the engine keeps the last one otherwise.
         mix = self.adapter_mix(conversation_id)
         adapters = self.history.get_conversation(conversation_id).adapters
-        if raw:
-            stream = self.engine.complete(last_user_text, params, adapters=mix)
-        else:
-            prompt = self.build_prompt(conversation_id, params)
-            stream = self.engine.complete(prompt, params, stop=model.format.stop, adapters=mix)
+        stream = self.engine.complete(prompt, params, stop=stop, adapters=mix)
         return Reply(self, conversation_id, stream, params, raw, adapters)
+
+    # -- templates -------------------------------------------------------------------------
+    def new_template_conversation(self, filled: FilledTemplate) -> int:
+        """A conversation for a template's run, titled after the template and its query."""
+        model = self.active.name if self.active else None
+        return self.history.new_conversation(filled.title(), model=model).id
+
+    def template_prompt(self, filled: FilledTemplate, max_tokens: int, seed: int = 0) -> Prompt:
+        """The exact prompt a run of ``filled`` sends now (a raw rendering with no model)."""
+        return template_prompt(self, filled, max_tokens, model_ready=self.ready, seed=seed)
+
+    def send_template(self, conversation_id: int, filled: FilledTemplate,
+                      params: SamplingParams, seed: int = 0) -> tuple[Reply, Prompt]:
+        """Store the template's rendered body as the user's turn, then stream the whole
+        few-shot prompt as one completion, with the conversation's adapters."""
+        params.validate()
+        model = self._require_model()
+        self.history.get_conversation(conversation_id)  # a bad id fails before any work
+        prompt = template_prompt(self, filled, params.max_tokens, seed=seed)
+        self.history.add_message(conversation_id, Message(
+            "user", filled.query(), model=model.name, params=filled.message_params(prompt)))
+        return self._stream(conversation_id, prompt.text, params, prompt.stop, raw=False), prompt
 
 
 def _title_from(text: str) -> str:

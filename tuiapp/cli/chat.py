@@ -6,10 +6,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from tuiapp.chat.engine.engine import Engine
 from tuiapp.chat.engine.sampling import SamplingParams
-from tuiapp.chat.history import History
-from tuiapp.chat.models import ModelRegistry
 from tuiapp.chat.service import ChatService, Reply, parse_adapter_spec
 from tuiapp.cli.output import json_option, print_json
 from tuiapp.cli.root import cli
@@ -71,15 +68,14 @@ def chat(prompt: str | None, model: str | None, conversation: int | None, max_to
         raise click.UsageError("PROMPT is empty.")
     params = SamplingParams(temperature, top_p, top_k, min_p, repeat_penalty, max_tokens, seed)
     params.validate()
-    db = open_db()
-    history = History(db)
-    service = ChatService(history, ModelRegistry(db), Engine(n_ctx=n_ctx, n_threads=threads))
+    service = ChatService.open(open_db(), n_ctx=n_ctx, n_threads=threads)
+    history = service.history
     # Validate everything before writing anything: a bad model or id leaves history untouched.
     specs = [parse_adapter_spec(spec) for spec in adapter_specs]
     active = service.resolve_model(model)
     if conversation is not None:
         history.get_conversation(conversation)
-    service.load_model(str(active.path)).result()
+    service.load(str(active.path))
     mix = service.check_adapters(specs)
     conv_id = conversation or history.new_conversation(model=active.name).id
     if specs:
@@ -135,50 +131,32 @@ def _chat_template(name: str, pairs: tuple[str, ...], shots: int, selector: str,
                    threads: int | None, n_ctx: int, show_prompt: bool, as_json: bool,
                    prompt: str | None, conversation: int | None, raw: bool,
                    adapter_specs: tuple[str, ...]) -> None:
-    from tuiapp.chat.history import Message
-    from tuiapp.cli.eval import default_set_for, load_service
-    from tuiapp.library.fewshot import Assembler, prompt_for
+    from tuiapp.chat.templates import FilledTemplate
+    from tuiapp.library.examples import default_set_for
     from tuiapp.library.seed import open_library
-    from tuiapp.library.selectors import get_selector
     from tuiapp.library.templates import TemplateStore
 
     if prompt is not None or conversation is not None or raw:
         raise click.UsageError("--template starts a new prompt: drop PROMPT, -c and --raw.")
-    if shots < 0:
-        raise BadInput("--shots must be 0 or more.")
     db = open_library()
     template = TemplateStore(db).get(name)
-    variables = _parse_vars(pairs)
+    filled = FilledTemplate(template, _parse_vars(pairs), shots, selector)
+    if shots > 0:
+        filled.set_name = set_name or default_set_for(db, name)
     params = _template_params(template)
     # Validate everything before loading the model or writing anything.
-    Assembler(template, len).render_query(variables)
-    if shots:
-        get_selector(selector)
-        set_name = set_name or default_set_for(db, name)
+    filled.check()
+    params.validate()
     specs = [parse_adapter_spec(spec) for spec in adapter_specs]
-    service = load_service(db, model, threads, n_ctx)
-    active = service.active
-    mix = service.check_adapters(specs)
-    built = prompt_for(db, service.engine, active, template, variables, shots=shots,
-                       selector=selector, set_name=set_name, seed=seed or 0,
-                       max_tokens=params.max_tokens)
+    service = ChatService.open(db, n_ctx=n_ctx, n_threads=threads)
+    active = service.load(model)
+    service.check_adapters(specs)
+    conv_id = service.new_template_conversation(filled)
+    service.set_adapters(conv_id, specs)
+    reply, built = service.send_template(conv_id, filled, params, seed=seed or 0)
     if show_prompt:
         click.echo(built.text, err=True)
         click.echo("-" * 40, err=True)
-    history = service.history
-    conv_id = history.new_conversation(model=active.name).id
-    query = Assembler(template, len).render_query(variables)
-    history.add_message(conv_id, Message(
-        "user", query, model=active.name,
-        params={"template": template.name, "template_version": template.version,
-                "vars": variables, "shots": shots, "selector": selector if shots else None,
-                "examples": built.example_ids, "prompt_tokens": built.n_tokens},
-    ))
-    history.rename(conv_id, f"{template.name}: " + " ".join(query.split())[:40])
-    history.set_adapters(conv_id, mix)
-    stream = service.engine.complete(built.text, params, built.stop,
-                                     adapters=service.adapter_mix(conv_id))
-    reply = Reply(service, conv_id, stream, params, raw=False, adapters=mix)
     _stream_reply(reply, service, conv_id, active.name, as_json,
                   {"template": template.name, "template_version": template.version,
                    "examples": built.example_ids, "dropped": built.n_dropped,

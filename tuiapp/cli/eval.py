@@ -30,30 +30,6 @@ def eval_() -> None:
     """Evaluate templates on labelled example sets: zero-shot vs few-shot (and adapters)."""
 
 
-def load_service(db: Any, model: str | None, threads: int | None, n_ctx: int) -> Any:
-    """A ChatService with the model resolved (sha256 included), checked and loaded."""
-    from tuiapp.chat.engine.engine import Engine
-    from tuiapp.chat.history import History
-    from tuiapp.chat.models import ModelRegistry
-    from tuiapp.chat.service import ChatService
-
-    service = ChatService(History(db), ModelRegistry(db), Engine(n_ctx=n_ctx, n_threads=threads))
-    active = service.resolve_model(model)
-    service.engine.load(active.path).result()
-    service.active = active
-    return service
-
-
-def default_set_for(db: Any, template: str) -> str:
-    from tuiapp.library.examples import ExampleStore
-
-    attached = [s.name for s in ExampleStore(db).list_sets() if s.template == template]
-    if len(attached) == 1:
-        return attached[0]
-    hint = f" (attached: {', '.join(attached)})" if attached else ""
-    raise BadInput(f"Name the example set with --examples{hint}.")
-
-
 @eval_.command("run")
 @click.argument("template")
 @click.option(
@@ -115,8 +91,9 @@ def run(
     as_json: bool,
 ) -> None:
     """Run TEMPLATE on every row of a split and store the scores."""
+    from tuiapp.chat.service import ChatService
     from tuiapp.library.evaluate import EvalOptions, run_eval
-    from tuiapp.library.examples import ExampleStore
+    from tuiapp.library.examples import ExampleStore, default_set_for
     from tuiapp.library.seed import open_library
     from tuiapp.library.selectors import get_selector
     from tuiapp.library.templates import TemplateStore
@@ -135,7 +112,8 @@ def run(
     examples_store = ExampleStore(db)
     example_set = examples_store.get_set(set_name or default_set_for(db, template))
     rows = examples_store.examples(example_set.name)
-    service = load_service(db, model, threads, n_ctx)
+    service = ChatService.open(db, n_threads=threads, n_ctx=n_ctx)
+    service.load(model)
     opts = EvalOptions(mode=mode, split=split, shots=shots, selector=selector, limit=limit,
                        seed=seed, mmr_lambda=mmr_lambda, order=order, max_tokens=max_tokens,
                        adapter=adapter)

@@ -298,3 +298,13 @@ class ExampleStore:
             inputs = dict.fromkeys(s.input_fields, "") | {field: user_text}
             return self.add(set_name, Example(inputs=inputs, output=reply_text, label=label,
                                               split=split))
+
+
+def default_set_for(db: sqlite_utils.Database, template: str) -> str:
+    """The one example set attached to ``template``; with none or several, a BadInput that says
+    to name one with ``--examples`` (and lists those attached)."""
+    attached = [s.name for s in ExampleStore(db).list_sets() if s.template == template]
+    if len(attached) == 1:
+        return attached[0]
+    hint = f" (attached: {', '.join(attached)})" if attached else ""
+    raise BadInput(f"Name the example set with --examples{hint}.")

@@ -193,7 +193,7 @@ def default_budget(n_ctx: int, max_tokens: int) -> int:
 def prompt_for(
     db: Any,
     engine: Any,
-    model: Any,  # tuiapp.chat.ActiveModel
+    model: Any,  # tuiapp.chat.service.ActiveModel; None: no model (raw rendering)
     template: Template,
     inputs: dict[str, Any],
     *,
@@ -210,8 +210,9 @@ def prompt_for(
     """
     from tuiapp.library.selectors import SelectionContext, get_selector
 
+    fmt = model.format if model is not None else None
     assembler = Assembler(
-        template, engine.count_tokens, model.format, default_budget(engine.n_ctx, max_tokens), order
+        template, engine.count_tokens, fmt, default_budget(engine.n_ctx, max_tokens), order
     )
     assembler.render_query(inputs)  # bad variables fail before any selection work
     ranked: list[Example] = []

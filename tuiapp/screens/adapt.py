@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Static
 
 from tuiapp.errors import BadInput, TuiappError
+from tuiapp.screens.requests import OpenConversation
 
 STAGE_NAMES = {
     "train": "Train",
@@ -264,14 +265,11 @@ class AdaptScreen(Screen[None]):
         self.dismiss()
 
     @on(Button.Pressed, "#open-chat")
-    async def action_open_chat(self) -> None:
+    def action_open_chat(self) -> None:
         conv_id = (self.report or {}).get("conversation_id")
         if not conv_id or self.running:
             return
-        app, chat = self.app, self.app.chat  # type: ignore[attr-defined]
-        await chat.open_conversation(conv_id)  # the chat screen is under this one
-        while app.screen is not chat and len(app.screen_stack) > 1:
-            await app.pop_screen()
+        self.post_message(OpenConversation(conv_id))
 
     def on_unmount(self) -> None:
         if self.job is not None:  # leaving cancels (training keeps a checkpoint)

@@ -6,7 +6,7 @@ notification: the app never dies from a user-facing error.
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -27,8 +27,7 @@ from tuiapp.widgets.sidebar import Sidebar
 from tuiapp.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
-    from tuiapp.app import TuiApp
-    from tuiapp.screens.prompt_preview import FilledTemplate
+    from tuiapp.chat.templates import FilledTemplate
 
 
 class ChatScreen(Screen[None]):
@@ -68,10 +67,6 @@ class ChatScreen(Screen[None]):
         super().__init__()
         self.service = service
         self.conversation_id: int | None = None
-
-    @property
-    def tui(self) -> "TuiApp":
-        return cast("TuiApp", self.app)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -187,7 +182,7 @@ class ChatScreen(Screen[None]):
 
     # -- adapters (the mix is stored per conversation; every reply uses it) -----------------
     def action_adapter(self) -> None:
-        if self.service.active is None or self.tui.model_loading:
+        if self.service.active is None or self.service.loading:
             self.notify("Adapters need a loaded model: wait for it, or pick one with ctrl+o.",
                         severity="warning")
             return
@@ -235,7 +230,7 @@ class ChatScreen(Screen[None]):
         if self.messages.streaming:
             self.notify("A reply is still being written: press esc to stop it.", severity="warning")
             return False
-        if self.tui.model_loading:
+        if self.service.loading:
             self.notify("The model is still loading: try again in a moment.", severity="warning")
             return False
         if self.service.active is None:
@@ -260,7 +255,7 @@ class ChatScreen(Screen[None]):
                     raise
                 self.conversation_id = conv.id
             await self.messages.add("user", text)
-            conversation_id, params = self.conversation_id, self.tui.params
+            conversation_id, params = self.conversation_id, self.service.params
             await self.messages.stream(
                 lambda: self.service.send(conversation_id, text, params), active.name
             )
@@ -274,15 +269,19 @@ class ChatScreen(Screen[None]):
         views = self.messages.views
         if views and views[-1].role == "assistant":
             await views[-1].remove()
-        conversation_id, params = self.conversation_id, self.tui.params
+        conversation_id, params = self.conversation_id, self.service.params
         assert self.service.active is not None
         await self.messages.stream(
             lambda: self.service.regenerate(conversation_id, params), self.service.active.name
         )
 
     def action_stop(self) -> None:
-        if self.messages.stop():
+        if self.stop_reply():
             self.status.set_reply("stopping…")
+
+    def stop_reply(self) -> bool:
+        """Stop the reply being written, if any (the text so far is kept); whether one was."""
+        return self.messages.stop()
 
     def action_copy(self) -> None:
         node: DOMNode | None = self.focused
@@ -304,18 +303,19 @@ class ChatScreen(Screen[None]):
 
     async def run_template(self, filled: "FilledTemplate | None") -> None:
         """Send a filled template's prompt as one completion, through the usual reply path."""
-        from tuiapp.screens.templates import new_conversation, start_reply
-
         if filled is None or not self._can_generate():
             return
         active = self.service.active
         assert active is not None
         with self.guard("Template"):
             if self.conversation_id is None:
-                self.conversation_id = new_conversation(self.service, filled)
+                self.conversation_id = self.service.new_template_conversation(filled)
             await self.messages.add("user", filled.query())
-            start = start_reply(self.service, filled, self.conversation_id, self.tui.params)
-            await self.messages.stream(start, active.name)
+            conversation_id, params = self.conversation_id, filled.params(self.service.params)
+            await self.messages.stream(
+                lambda: self.service.send_template(conversation_id, filled, params)[0],
+                active.name,
+            )
 
     def action_save_example(self) -> None:
         from tuiapp.screens.examples import SaveExchangeScreen, last_exchange

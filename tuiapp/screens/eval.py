@@ -173,7 +173,7 @@ class EvalScreen(Screen[None]):
     def action_run(self) -> None:
         if self.running:
             return
-        if self.service.active is None or getattr(self.app, "model_loading", False):
+        if not self.service.ready:
             self.notify("No model is ready yet: pick one with ctrl+o.", severity="warning")
             return
         try:

@@ -3,11 +3,11 @@
 ``TemplatePickerScreen`` lists the library and opens ``TemplateFormScreen`` for the chosen one:
 one text box per variable (in the order the body uses them), shots and a selector when an
 example set is attached to the template, "Preview" (the exact prompt, few-shot included) and
-"Run". The picker dismisses with the ``FilledTemplate`` the chat screen sends (``start_reply``).
+"Run". The picker dismisses with the ``FilledTemplate`` the chat screen sends
+(``ChatService.send_template``).
 """
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,20 +19,17 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Select, TextArea
 
-from tuiapp.chat.engine.sampling import SamplingParams
-from tuiapp.chat.history import Message as StoredMessage
-from tuiapp.chat.service import ChatService, Reply
+from tuiapp.chat.service import ChatService
+from tuiapp.chat.templates import FilledTemplate, describe
 from tuiapp.errors import BadInput, TuiappError
 from tuiapp.library.examples import ExampleStore
 from tuiapp.library.records import ExampleSet, Template
 from tuiapp.library.render import variables_of
 from tuiapp.library.seed import open_library
 from tuiapp.library.templates import TemplateStore
-from tuiapp.screens.prompt_preview import FilledTemplate, PromptPreviewScreen, assemble, describe
+from tuiapp.screens.prompt_preview import PromptPreviewScreen
 from tuiapp.widgets.example_table import clip
 from tuiapp.widgets.shots_fields import shots_fields
-
-TITLE_CHARS = 40
 
 
 def ordered_variables(body: str) -> list[str]:
@@ -43,53 +40,6 @@ def ordered_variables(body: str) -> list[str]:
         return found.start() if found else len(body)
 
     return sorted(variables_of(body), key=lambda name: (first(name), name))
-
-
-def new_conversation(service: ChatService, filled: FilledTemplate) -> int:
-    """A conversation for a template's run, titled after the template and its query."""
-    title = f"{filled.template.name}: " + " ".join(filled.query().split())[:TITLE_CHARS]
-    model = service.active.name if service.active else None
-    return service.history.new_conversation(title, model=model).id
-
-
-def start_reply(
-    service: ChatService, filled: FilledTemplate, conversation_id: int, chat_params: SamplingParams
-) -> Callable[[], Reply]:
-    """What the chat's reply worker calls: assemble, store the user's turn, stream the reply.
-
-    As ``tuiapp chat --template``: the user's message is the rendered body with the template,
-    variables and shown examples in its params; the whole few-shot prompt goes to the model as
-    one completion, with the template's sampling defaults over the chat's settings.
-    """
-    params = filled.params(chat_params)
-
-    def start() -> Reply:
-        active = service.active
-        if active is None:
-            raise BadInput("No model is loaded: pick one with ctrl+o.")
-        db = service.history.db
-        prompt = assemble(db, service, filled, params.max_tokens, model_ready=True)
-        service.history.add_message(
-            conversation_id,
-            StoredMessage(
-                "user",
-                filled.query(),
-                model=active.name,
-                params={
-                    "template": filled.template.name,
-                    "template_version": filled.template.version,
-                    "vars": filled.variables,
-                    "shots": filled.shots,
-                    "selector": filled.selector if filled.shots else None,
-                    "examples": prompt.example_ids,
-                    "prompt_tokens": prompt.n_tokens,
-                },
-            ),
-        )
-        stream = service.engine.complete(prompt.text, params, prompt.stop)
-        return Reply(service, conversation_id, stream, params, raw=False)
-
-    return start
 
 
 class TemplatePickerScreen(ModalScreen[FilledTemplate | None]):
@@ -247,14 +197,13 @@ class TemplateFormScreen(ModalScreen[FilledTemplate | None]):
     def action_preview(self) -> None:
         if (filled := self.filled()) is None:
             return
-        ready = self.service.active is not None and not getattr(self.app, "model_loading", 0)
-        chat_params = getattr(self.app, "params", None) or SamplingParams()
-        self._build(filled, filled.params(chat_params).max_tokens, ready)  # the budget of a run
+        self._build(filled, filled.params(self.service.params).max_tokens)  # a run's budget
 
     @work(thread=True, exclusive=True, group="preview")
-    def _build(self, filled: FilledTemplate, max_tokens: int, ready: bool) -> None:
+    def _build(self, filled: FilledTemplate, max_tokens: int) -> None:
+        ready = self.service.ready
         try:
-            prompt = assemble(self.db, self.service, filled, max_tokens, ready)
+            prompt = self.service.template_prompt(filled, max_tokens)
         except Exception as error:  # a worker never takes the app down; notify only posts
             self.notify(str(error), title="Preview", severity="error", markup=False)
             return

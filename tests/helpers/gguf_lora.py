@@ -5,9 +5,16 @@ from pathlib import Path
 import numpy as np
 
 
-def random_lora_gguf(base: Path, out: Path, tensors: list[str], rank: int = 8,
-                     alpha: float = 16.0, std: float = 0.05, seed: int = 0,
-                     base_sha256: str | None = None) -> Path:
+def random_lora_gguf(
+    base: Path,
+    out: Path,
+    tensors: list[str],
+    rank: int = 8,
+    alpha: float = 16.0,
+    std: float = 0.05,
+    seed: int = 0,
+    base_sha256: str | None = None,
+) -> Path:
     import gguf
 
     from tuiapp.chat.models.gguf_info import open_gguf

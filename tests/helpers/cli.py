@@ -1,0 +1,25 @@
+"""Test helpers for the headless CLI: run it as a real subprocess, check a one-line error."""
+
+import os
+import subprocess
+import sys
+
+
+def tuiapp(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tuiapp", *args],
+        capture_output=True,
+        text=True,
+        input=input,
+        env=os.environ.copy(),
+        timeout=240,
+    )
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
