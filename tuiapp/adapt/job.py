@@ -16,62 +16,42 @@ during training checkpoints the run (``tuiapp runs resume`` continues it); nothi
 registered.
 """
 
-import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import sqlite_utils
+
+from tuiapp.adapt.records import (
+    STAGES,
+    AdaptCancelled,
+    AdaptEvent,
+    AdaptFailed,
+    AdaptRequest,
+    Stage,
+    Status,
+)
+from tuiapp.adapt.store import AdaptJobStore
 from tuiapp.errors import BadInput, TuiappError
-from tuiapp.store import db_lock, transaction
 
-STAGES = {
-    "train": (0.0, 0.70),
-    "convert": (0.70, 0.82),
-    "evaluate": (0.82, 0.98),
-    "attach": (0.98, 1.0),
-}
+if TYPE_CHECKING:
+    from tuiapp.chat.service import ChatService
+    from tuiapp.library.records import Template
+    from tuiapp.plugins.hookspecs import Method
 
-
-class AdaptFailed(TuiappError):
-    exit_code = 1
-
-
-class AdaptCancelled(TuiappError):
-    exit_code = 130
-
-
-@dataclass
-class AdaptRequest:
-    set_name: str
-    method: str = "lora"
-    options: dict[str, Any] = field(default_factory=dict)  # method and training options
-    model: str | None = None  # the base: the chat model when None
-    shots: int = 4  # the k-shot baseline
-    selector: str = "fixed"
-    limit: int | None = None  # held-out rows scored per mode (None: all)
-    out_name: str | None = None
-    parity: bool = True
-    threads: int | None = None
-
-
-@dataclass
-class AdaptEvent:
-    stage: str  # train | convert | evaluate | attach | done
-    fraction: float  # of the whole job, 0..1
-    message: str  # one line for a person
-    detail: dict[str, Any] = field(default_factory=dict)  # the raw event of the stage
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+__all__ = ["AdaptCancelled", "AdaptEvent", "AdaptFailed", "AdaptJob", "AdaptRequest"]
 
 
 class AdaptJob:
-    def __init__(self, db: Any, request: AdaptRequest, service: Any = None) -> None:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        request: AdaptRequest,
+        service: "ChatService | None" = None,
+    ) -> None:
         self.db = db
+        self.jobs = AdaptJobStore(db)
         self.request = request
         self.service = service  # a ChatService with the base loaded; made when None
         self.report: dict[str, Any] = {
@@ -97,7 +77,7 @@ class AdaptJob:
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
-    def check(self) -> tuple[Any, Any]:
+    def check(self) -> "tuple[Template, Method]":
         """Everything that can be checked before work starts: (template, method)."""
         from tuiapp.library.examples import ExampleStore
         from tuiapp.library.selectors import get_selector
@@ -137,7 +117,7 @@ class AdaptJob:
         template, _method = self.check()
         self._create()
         started = time.perf_counter()
-        stage = "train"
+        stage: Stage = "train"
         try:
             adapter = self._train()
             stage = "convert"
@@ -247,7 +227,7 @@ class AdaptJob:
             self._event("convert", 1.0, warning, {"warning": warning})
         self._update(report=self.report, stage="evaluate")
 
-    def _evaluate(self, template: Any, adapter: str) -> None:
+    def _evaluate(self, template: "Template", adapter: str) -> None:
         from tuiapp.library.evaluate import EvalOptions, compare, run_eval
         from tuiapp.library.examples import ExampleStore
 
@@ -283,7 +263,7 @@ class AdaptJob:
             run = run_eval(
                 self.db,
                 service.engine,
-                service.active,
+                service.require_model(),
                 template,
                 example_set,
                 rows,
@@ -299,100 +279,58 @@ class AdaptJob:
 
     def _attach(self, adapter: str) -> None:
         service = self._service(adapter)
-        history = service.history
-        conv = history.new_conversation(
-            title=f"{adapter} · adapted on {self.request.set_name}", model=service.active.name
-        )
+        title = f"{adapter} · adapted on {self.request.set_name}"
+        conv = service.history.new_conversation(title, model=service.require_model().name)
         service.set_adapters(conv.id, [(adapter, 1.0)])
         self.report["conversation_id"] = conv.id
         self._update(conversation_id=conv.id, report=self.report)
         self._event("attach", 1.0, f"Attached '{adapter}' to a new conversation ({conv.id}).")
 
     # -- helpers -------------------------------------------------------------------------
-    def _service(self, adapter: str) -> Any:
+    def _service(self, adapter: str) -> "ChatService":
         """The chat service with the adapter's base loaded (the caller's, or a new one)."""
+        from tuiapp.chat.service import ChatService
+        from tuiapp.conversion.jobs import base_gguf_for
         from tuiapp.training.store import AdapterStore
 
-        base_sha = AdapterStore(self.db).get_adapter(adapter).base_sha256
-        if (
-            self.service is not None
-            and self.service.active is not None
-            and self.service.active.info.sha256 == base_sha
-        ):
-            return self.service
+        record = AdapterStore(self.db).get_adapter(adapter)
         if self.service is not None and self.service.active is not None:
+            if self.service.active.info.sha256 == record.base_sha256:
+                return self.service
             raise AdaptFailed(
                 "The chat model changed while training; pick the base model "
                 "again to evaluate the adapter."
             )
-        from tuiapp.chat.engine.engine import Engine
-        from tuiapp.chat.history import History
-        from tuiapp.chat.models import ModelRegistry
-        from tuiapp.chat.service import ChatService
-        from tuiapp.conversion.jobs import base_gguf_for
-
-        service = ChatService(
-            History(self.db), ModelRegistry(self.db), Engine(n_threads=self.request.threads)
-        )
-        base = base_gguf_for(self.db, AdapterStore(self.db).get_adapter(adapter))
+        service = ChatService.open(self.db, n_threads=self.request.threads)
+        base = base_gguf_for(self.db, record)
         self._event("evaluate", 0.0, f"Loading {base.name}…")
-        service.load_model(str(base)).result()
+        service.load(str(base))
         self.service = service
         return service
 
     def _event(
         self,
-        stage: str,
+        stage: Stage,
         stage_fraction: float | None,
         message: str,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        low, high = STAGES.get(stage, (1.0, 1.0))
+        low, high = STAGES[stage]
         fraction = low if stage_fraction is None else low + (high - low) * stage_fraction
         self._fraction = min(1.0, max(self._fraction, fraction))  # one bar: never backwards
         self._emit(AdaptEvent(stage, self._fraction, message, detail or {}))
 
     def _create(self) -> None:
-        req = self.request
-        row = {
-            "set_name": req.set_name,
-            "method": req.method,
-            "options": json.dumps(req.options, sort_keys=True),
-            "status": "running",
-            "stage": "train",
-            "report": json.dumps(self.report),
-            "started": now(),
-        }
-        with transaction(self.db):
-            self.id = self.db["adapt_jobs"].insert(row).last_pk
+        self.id = self.jobs.create(self.request, self.report)
         self.report["id"] = self.id
 
     def _update(self, **changes: Any) -> None:
-        if "report" in changes:
-            changes["report"] = json.dumps(changes["report"], default=str)
-        with transaction(self.db):
-            self.db["adapt_jobs"].update(self.id, changes)
+        assert self.id is not None, "the job is stored before any stage runs"
+        self.jobs.update(self.id, **changes)
 
-    def _end(self, status: str, stage: str, error: str | None, started: float) -> None:
+    def _end(self, status: Status, stage: Stage, error: str | None, started: float) -> None:
+        assert self.id is not None
         self.report.update(
             status=status, error=error, seconds=round(time.perf_counter() - started, 1)
         )
-        self._update(status=status, stage=stage, error=error, report=self.report, finished=now())
-
-
-def list_jobs(db: Any, limit: int | None = 20) -> list[dict[str, Any]]:
-    """Recent one-click jobs, newest first, reports decoded."""
-    with db_lock(db):
-        rows = list(db["adapt_jobs"].rows_where(order_by="id desc", limit=limit))
-    return [
-        row
-        | {
-            "options": json.loads(row["options"] or "{}"),
-            "report": json.loads(row["report"] or "{}"),
-        }
-        for row in rows
-    ]
-
-
-def as_dict(event: AdaptEvent) -> dict[str, Any]:
-    return asdict(event)
+        self.jobs.end(self.id, status, stage, error, self.report)

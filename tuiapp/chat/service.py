@@ -147,7 +147,7 @@ class ChatService:
     def load(self, spec: str | None = None) -> ActiveModel:
         """Load a model and wait for it: the CLI's and one-click adapt's way."""
         self.load_model(spec).result()
-        return self._require_model()
+        return self.require_model()
 
     def load_model(self, spec: str | None = None) -> Future[LoadedModel]:
         model = self.resolve_model(spec)
@@ -167,7 +167,7 @@ class ChatService:
 
     def _checked(self, specs: list[tuple[str, float]]) -> list[tuple[str, float, str]]:
         """(name, scale, GGUF path) of each adapter, checked against the loaded model."""
-        model = self._require_model()
+        model = self.require_model()
         checked: list[tuple[str, float, str]] = []
         low, high = SCALE_RANGE
         for name, scale in specs:
@@ -201,7 +201,7 @@ class ChatService:
     # -- prompts -------------------------------------------------------------------------
     def build_prompt(self, conversation_id: int, params: SamplingParams) -> str:
         """Format the conversation, dropping the oldest turns if it would not fit the context."""
-        model = self._require_model()
+        model = self.require_model()
         turns = [Turn(m.role, m.content) for m in self.history.messages(conversation_id)]
         system = [t for t in turns if t.role == "system"]
         rest = [t for t in turns if t.role != "system"]
@@ -212,7 +212,8 @@ class ChatService:
                 return prompt
             rest = rest[1:]
 
-    def _require_model(self) -> ActiveModel:
+    def require_model(self) -> ActiveModel:
+        """The loaded model; EngineError while none is."""
         if self.active is None:
             raise EngineError("No model is loaded yet: wait for it to finish loading.")
         return self.active
@@ -223,7 +224,7 @@ class ChatService:
         """Store the user's message, then stream the model's reply to it."""
         params = params or SamplingParams()
         params.validate()
-        model = self._require_model()
+        model = self.require_model()
         conv = self.history.get_conversation(conversation_id)
         self.history.add_message(conversation_id, Message("user", text, model=model.name))
         if conv.title == "New chat" and text.strip():
@@ -244,7 +245,7 @@ class ChatService:
 
     def _reply(self, conversation_id: int, params: SamplingParams, raw: bool,
                last_user_text: str) -> Reply:
-        model = self._require_model()
+        model = self.require_model()
         if raw:
             return self._stream(conversation_id, last_user_text, params, None, raw=True)
         prompt = self.build_prompt(conversation_id, params)
@@ -274,7 +275,7 @@ class ChatService:
         """Store the template's rendered body as the user's turn, then stream the whole
         few-shot prompt as one completion, with the conversation's adapters."""
         params.validate()
-        model = self._require_model()
+        model = self.require_model()
         self.history.get_conversation(conversation_id)  # a bad id fails before any work
         prompt = template_prompt(self, filled, params.max_tokens, seed=seed)
         self.history.add_message(conversation_id, Message(

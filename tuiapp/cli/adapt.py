@@ -52,7 +52,7 @@ def adapt(
 
     Ctrl-C cancels the stage in progress (training keeps a checkpoint to resume).
     """
-    from tuiapp.adapt.job import AdaptJob, AdaptRequest, as_dict
+    from tuiapp.adapt.job import AdaptJob, AdaptRequest
     from tuiapp.library.seed import open_library
     from tuiapp.plugins.methods import parse_assignments
 
@@ -74,7 +74,7 @@ def adapt(
 
     def show(event: Any) -> None:
         if as_json:
-            click.echo(json.dumps({"event": "progress"} | as_dict(event), default=str))
+            click.echo(json.dumps({"event": "progress"} | event.to_dict(), default=str))
             return
         done, total = event.detail.get("done"), event.detail.get("total")
         if done is not None and done not in (0, total) and done % max(1, total // 4):
@@ -132,10 +132,10 @@ def print_report(report: dict[str, Any]) -> None:
 @json_option
 def adapt_jobs(limit: int, as_json: bool) -> None:
     """Recent one-click adapt jobs and how they ended."""
-    from tuiapp.adapt.job import list_jobs
+    from tuiapp.adapt.store import AdaptJobStore
     from tuiapp.store import open_db
 
-    jobs = list_jobs(open_db(), limit)
+    jobs = AdaptJobStore(open_db()).list_jobs(limit)
     if as_json:
         print_json(jobs)
         return

@@ -1,6 +1,6 @@
 """One click from an example set: train -> convert -> parity -> evaluate -> attach.
 
-One progress bar over every stage (``tuiapp.adapt.AdaptJob`` runs in a thread worker and posts
+One progress bar over every stage (``tuiapp.adapt.job.AdaptJob`` runs in a thread worker and posts
 each ``AdaptEvent``), the stage list ticking along, the latest message, cancel with escape at
 any stage. When it ends the report stays on screen: training figures, the parity verdict (a
 failed check is shown loudly), and the zero-shot / k-shot / adapter comparison; ``ctrl+o`` opens
@@ -105,7 +105,7 @@ class AdaptScreen(Screen[None]):
     # -- the form ------------------------------------------------------------------------
     def request(self) -> Any:
         """The ``AdaptRequest`` the form describes; BadInput when a field is off."""
-        from tuiapp.adapt.job import AdaptRequest
+        from tuiapp.adapt.records import AdaptRequest
 
         values = {f[0]: self.query_one(f"#f-{f[0]}", Input).value.strip() for f in FIELDS}
         options = {k: values[k] for k in TRAIN_OPTIONS if values[k]}
