@@ -54,10 +54,10 @@ def main() -> None:
     from tuiapp.chat.history import History
     from tuiapp.chat.models import ModelRegistry
     from tuiapp.chat.service import ChatService
+    from tuiapp.evaluation.scoring import choose_label
     from tuiapp.library.examples import ExampleStore
     from tuiapp.library.fewshot import Assembler
     from tuiapp.library.records import Example
-    from tuiapp.library.scoring import choose_label
     from tuiapp.library.seed import open_library
     from tuiapp.library.selectors import SelectionContext, get_selector
     from tuiapp.library.templates import TemplateStore

@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers.cli import assert_one_line_error, tuiapp
 from tuiapp.chat.history import History
-from tuiapp.library.evaluate import EvalStore
+from tuiapp.evaluation.evaluate import EvalStore
 from tuiapp.store import open_db
 from tuiapp.training.store import AdapterStore
 

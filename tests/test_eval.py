@@ -11,10 +11,10 @@ import pytest
 
 from tuiapp.chat.engine.formats import TranscriptFormat
 from tuiapp.errors import BadInput
-from tuiapp.library.evaluate import EvalOptions, EvalStore, RowResult, compare, run_eval
+from tuiapp.evaluation.evaluate import EvalOptions, EvalStore, RowResult, compare, run_eval
+from tuiapp.evaluation.scoring import chrf, exact_match, normalize_text, normalized_match
 from tuiapp.library.examples import ExampleStore
 from tuiapp.library.records import EvalRun, Example, ExampleSet, Template
-from tuiapp.library.scoring import chrf, exact_match, normalize_text, normalized_match
 from tuiapp.library.seed import open_library
 from tuiapp.library.templates import TemplateStore
 from tuiapp.store import open_db

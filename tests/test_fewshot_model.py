@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from tuiapp.chat.engine.sampling import SamplingParams
+from tuiapp.evaluation.scoring import choose_label, score_continuations
 from tuiapp.library.embeddings import Embedder
 from tuiapp.library.fewshot import Assembler
 from tuiapp.library.records import Example, Template
-from tuiapp.library.scoring import choose_label, score_continuations
 from tuiapp.library.selectors import SelectionContext, get_selector
 from tuiapp.store import open_db
 

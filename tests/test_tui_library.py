@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Input, Label, Select, TextArea
 
 from tests.helpers.tui import FAST, SIZE, record_notes, seed_conversation, until, wait_ready
 from tuiapp.app import TuiApp
-from tuiapp.library.evaluate import EvalStore
+from tuiapp.evaluation.evaluate import EvalStore
 from tuiapp.library.examples import ExampleStore
 from tuiapp.library.records import EvalRun
 from tuiapp.library.templates import TemplateStore

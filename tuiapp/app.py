@@ -13,6 +13,7 @@ from sqlite_utils import Database
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -312,7 +313,7 @@ class TuiApp(App[None]):
     # -- command palette --------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        targets: list[tuple[list[Binding], object]] = [
+        targets: list[tuple[list[Binding], DOMNode]] = [
             (ChatScreen.BINDINGS, self.chat),  # type: ignore[list-item]
             (self.BINDINGS, self),  # type: ignore[list-item]
         ]

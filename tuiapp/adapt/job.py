@@ -228,7 +228,7 @@ class AdaptJob:
         self._update(report=self.report, stage="evaluate")
 
     def _evaluate(self, template: "Template", adapter: str) -> None:
-        from tuiapp.library.evaluate import EvalOptions, compare, run_eval
+        from tuiapp.evaluation.evaluate import EvalOptions, compare, run_eval
         from tuiapp.library.examples import ExampleStore
 
         req = self.request

@@ -7,7 +7,7 @@ from typing import Any
 import sqlite_utils
 
 from tuiapp.adapt.records import AdaptRequest, Stage, Status
-from tuiapp.store import db_lock, transaction
+from tuiapp.store import db_lock, insert_row, transaction
 
 TABLE = "adapt_jobs"
 
@@ -31,10 +31,7 @@ class AdaptJobStore:
             "report": json.dumps(report, default=str),
             "started": now(),
         }
-        with transaction(self.db):
-            job_id = self.db.table(TABLE).insert(row).last_pk
-        assert isinstance(job_id, int), "adapt_jobs has an integer primary key"
-        return job_id
+        return insert_row(self.db, TABLE, row)
 
     def update(self, job_id: int, **changes: Any) -> None:
         """Store changed columns; a ``report`` dict is stored as JSON."""

@@ -8,7 +8,7 @@ from typing import Any
 import sqlite_utils
 
 from tuiapp.errors import NotFound
-from tuiapp.store import db_lock, transaction
+from tuiapp.store import db_lock, insert_row, transaction
 
 
 def now() -> str:
@@ -80,22 +80,19 @@ class History:
     # -- conversations -------------------------------------------------------------------
     def new_conversation(self, title: str = "New chat", model: str | None = None) -> Conversation:
         stamp = now()
-        with transaction(self.db):
-            table = self.db["conversations"].insert(
-                {"title": title, "model": model, "created": stamp, "updated": stamp}
-            )
-        return self.get_conversation(table.last_pk)
+        row = {"title": title, "model": model, "created": stamp, "updated": stamp}
+        return self.get_conversation(insert_row(self.db, "conversations", row))
 
     def get_conversation(self, conversation_id: int) -> Conversation:
         with self.lock:
-            rows = list(self.db["conversations"].rows_where("id = ?", [conversation_id]))
+            rows = list(self.db.table("conversations").rows_where("id = ?", [conversation_id]))
         if not rows:
             raise NotFound(f"No conversation with id {conversation_id}.")
         return Conversation.from_row(rows[0])
 
     def list_conversations(self, limit: int | None = None) -> list[Conversation]:
         with self.lock:
-            rows = self.db["conversations"].rows_where(
+            rows = self.db.table("conversations").rows_where(
                 order_by="updated desc, id desc", limit=limit
             )
             return [Conversation.from_row(row) for row in rows]
@@ -103,22 +100,23 @@ class History:
     def rename(self, conversation_id: int, title: str) -> Conversation:
         self.get_conversation(conversation_id)
         with transaction(self.db):
-            self.db["conversations"].update(conversation_id, {"title": title.strip() or "Untitled"})
+            title = title.strip() or "Untitled"
+            self.db.table("conversations").update(conversation_id, {"title": title})
         return self.get_conversation(conversation_id)
 
     def set_adapters(self, conversation_id: int, adapters: list[dict[str, Any]]) -> Conversation:
         """The adapter mix (``[{"name", "scale"}]``) used for this conversation's replies."""
         self.get_conversation(conversation_id)
         with transaction(self.db):
-            self.db["conversations"].update(conversation_id,
+            self.db.table("conversations").update(conversation_id,
                                             {"adapters": json.dumps(adapters)})
         return self.get_conversation(conversation_id)
 
     def delete(self, conversation_id: int) -> None:
         self.get_conversation(conversation_id)
         with transaction(self.db):
-            self.db["messages"].delete_where("conversation_id = ?", [conversation_id])
-            self.db["conversations"].delete(conversation_id)
+            self.db.table("messages").delete_where("conversation_id = ?", [conversation_id])
+            self.db.table("conversations").delete(conversation_id)
 
     # -- messages ------------------------------------------------------------------------
     def add_message(self, conversation_id: int, message: Message) -> Message:
@@ -131,27 +129,35 @@ class History:
         row["stopped"] = int(message.stopped)
         row["created"] = message.created or now()
         with transaction(self.db):
-            pk = self.db["messages"].insert(row).last_pk
-            self.db["conversations"].update(conversation_id, {"updated": row["created"]})
+            pk = insert_row(self.db, "messages", row)
+            self.db.table("conversations").update(conversation_id, {"updated": row["created"]})
         return self.get_message(pk)
 
     def get_message(self, message_id: int) -> Message:
         with self.lock:
-            rows = list(self.db["messages"].rows_where("id = ?", [message_id]))
+            rows = list(self.db.table("messages").rows_where("id = ?", [message_id]))
         if not rows:
             raise NotFound(f"No message with id {message_id}.")
         return Message.from_row(rows[0])
 
     def messages(self, conversation_id: int) -> list[Message]:
         with self.lock:
-            rows = self.db["messages"].rows_where(
+            rows = self.db.table("messages").rows_where(
                 "conversation_id = ?", [conversation_id], order_by="id"
             )
             return [Message.from_row(row) for row in rows]
 
+    def last_exchange(self, conversation_id: int) -> tuple[str, str] | None:
+        """The last user message and the non-empty reply right after it, or None."""
+        messages = self.messages(conversation_id)
+        for before, after in zip(reversed(messages[:-1]), reversed(messages[1:]), strict=True):
+            if before.role == "user" and after.role == "assistant" and after.content.strip():
+                return before.content, after.content
+        return None
+
     def delete_message(self, message_id: int) -> None:
         with transaction(self.db):
-            self.db["messages"].delete(message_id)
+            self.db.table("messages").delete(message_id)
 
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         """Full-text search over every message, best match first."""

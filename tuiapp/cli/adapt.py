@@ -1,12 +1,12 @@
 """``tuiapp adapt SET``: the one-click loop, train -> convert -> parity -> evaluate -> attach."""
 
 import json
-import signal
 import sys
 from typing import Any
 
 import click
 
+from tuiapp.cli.jobs import ctrl_c
 from tuiapp.cli.output import json_option, opt_option, print_json, print_table
 from tuiapp.cli.root import cli
 
@@ -84,15 +84,10 @@ def adapt(
             click.echo(prefix + event.message, err=True)
             last.update(stage=event.stage, message=event.message)
 
-    def on_sigint(_signum: int, _frame: Any) -> None:
-        click.echo("Cancelling…", err=True)
-        job.cancel()
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        report = job.run(show)
+        with ctrl_c(job.cancel, message="Cancelling…"):
+            report = job.run(show)
     finally:
-        signal.signal(signal.SIGINT, previous)
         if job.service is not None:
             job.service.engine.close()
     if as_json:
@@ -117,7 +112,7 @@ def print_report(report: dict[str, Any]) -> None:
         )
     if convert.get("warning"):
         click.secho(convert["warning"], fg="red", bold=True, err=True)
-    from tuiapp.library.evaluate import COMPARE_COLUMNS
+    from tuiapp.evaluation.evaluate import COMPARE_COLUMNS
 
     print_table(report.get("eval", {}).get("table", []), COMPARE_COLUMNS)
     click.echo(

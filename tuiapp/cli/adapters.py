@@ -1,12 +1,14 @@
 """``tuiapp adapters``: the adapters training registered, their conversions and exports."""
 
-import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tuiapp.cli.output import json_option, print_json, print_table
 from tuiapp.cli.root import cli
+
+if TYPE_CHECKING:
+    from tuiapp.conversion.jobs import ExportJob
 
 
 @cli.group()
@@ -19,15 +21,6 @@ def _store() -> Any:
     from tuiapp.training.store import AdapterStore
 
     return AdapterStore(open_db())
-
-
-def export_state(adapter: Any) -> str:
-    """How the adapter can reach llama.cpp now: gguf (converted), convert, merge or peft."""
-    if adapter.gguf:
-        return "gguf"
-    if adapter.gguf_adapter_export:
-        return "convert"
-    return "merge" if adapter.mergeable else "peft"
 
 
 @adapters.command("list")
@@ -43,7 +36,7 @@ def list_(as_json: bool) -> None:
             "name": a.name,
             "method": a.method,
             "base": a.base_model if len(a.base_model) < 40 else "…" + a.base_model[-39:],
-            "export": export_state(a),
+            "export": a.export_state,
             "parity": a.parity_state,
             "eval_loss": a.metrics.get("eval_loss", ""),
             "run": a.run_id,
@@ -144,31 +137,16 @@ def merge(name: str, quant: str, no_parity: bool, threads: int | None, as_json: 
     )
 
 
-def _follow(job: Any, as_json: bool) -> None:
-    """Show a conversion's progress; Ctrl-C cancels it (nothing half-written is kept)."""
-    from tuiapp.conversion.jobs import ConversionFailed
-
-    previous = signal.signal(signal.SIGINT, lambda *_: job.cancel())
-    last_stage = None
-    try:
-        for event in job.events():
-            if as_json:
-                if event["event"] != "progress":
-                    print_json(event)
-                continue
-            if event["event"] == "progress" and event["stage"] != last_stage:
-                last_stage = event["stage"]
-                click.echo(f"[{event['fraction']:>4.0%}] {event['stage']}", err=True)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if job.export is None:
-        raise ConversionFailed(job.error or "The conversion failed.")
+def _follow(job: "ExportJob", as_json: bool) -> None:
+    """Follow the conversion, then say where it went and how parity came out."""
+    from tuiapp.cli.jobs import follow_export
     from tuiapp.conversion.jobs import parity_warning
 
-    warning = parity_warning(job.export)
+    export = follow_export(job, as_json)
     if not as_json:
-        click.echo(f"Wrote {job.export['path']}")
-        click.echo(_parity_line(job.export.get("parity")))
+        click.echo(f"Wrote {export['path']}")
+        click.echo(_parity_line(export.get("parity")))
+    warning = parity_warning(export)
     if warning:
         click.secho(warning, fg="red", bold=True, err=True)
 

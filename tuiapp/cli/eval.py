@@ -4,13 +4,13 @@
 template named like a subcommand can still be run through ``run``).
 """
 
-import signal
 import sys
 import threading
 from typing import Any
 
 import click
 
+from tuiapp.cli.jobs import ctrl_c
 from tuiapp.cli.output import json_option, print_json, print_table
 from tuiapp.cli.root import cli
 from tuiapp.errors import BadInput
@@ -92,7 +92,7 @@ def run(
 ) -> None:
     """Run TEMPLATE on every row of a split and store the scores."""
     from tuiapp.chat.service import ChatService
-    from tuiapp.library.evaluate import EvalOptions, run_eval
+    from tuiapp.evaluation.evaluate import EvalOptions, run_eval
     from tuiapp.library.examples import ExampleStore, default_set_for
     from tuiapp.library.seed import open_library
     from tuiapp.library.selectors import get_selector
@@ -131,18 +131,14 @@ def run(
     # Ctrl-C stops the run cleanly (rows so far kept, run marked partial); twice quits at once.
     cancel = threading.Event()
 
-    def on_interrupt(signum: int, frame: Any) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        click.echo("\nStopping… (Ctrl-C again to quit now)", err=True)
+    def quit_now() -> None:
+        raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        result = run_eval(db, service.engine, service.active, tmpl, example_set, rows, opts,
-                          progress=progress, cancel=cancel)
+        with ctrl_c(cancel.set, quit_now, "\nStopping… (Ctrl-C again to quit now)"):
+            result = run_eval(db, service.engine, service.require_model(), tmpl, example_set,
+                              rows, opts, progress=progress, cancel=cancel)
     finally:
-        signal.signal(signal.SIGINT, previous)
         if bar is not None:
             bar.render_finish()
         service.engine.close()
@@ -169,7 +165,7 @@ def _adapter_shots(db: Any, spec: str | None) -> int:
 
 
 def _summary(run: Any) -> str:
-    from tuiapp.library.evaluate import compare
+    from tuiapp.evaluation.evaluate import compare
 
     row = compare([run])[0]
     text = (f"Run {run.id} ({run.status}): {row['rows']} rows, exact {_pct(run.exact)}, "
@@ -191,7 +187,7 @@ def _pct(x: float | None) -> str:
 @json_option
 def runs(limit: int | None, as_json: bool) -> None:
     """List evaluation runs, most recent first."""
-    from tuiapp.library.evaluate import COMPARE_COLUMNS, EvalStore, compare
+    from tuiapp.evaluation.evaluate import COMPARE_COLUMNS, EvalStore, compare
     from tuiapp.store import open_db
 
     found = EvalStore(open_db()).recent(limit)
@@ -206,7 +202,7 @@ def runs(limit: int | None, as_json: bool) -> None:
 @json_option
 def compare_(run_ids: tuple[int, ...], as_json: bool) -> None:
     """Runs side by side (default: the latest run of each template/set/mode/shots/selector)."""
-    from tuiapp.library.evaluate import COMPARE_COLUMNS, EvalStore, compare
+    from tuiapp.evaluation.evaluate import COMPARE_COLUMNS, EvalStore, compare
     from tuiapp.store import open_db
 
     store = EvalStore(open_db())
@@ -233,7 +229,7 @@ def compare_(run_ids: tuple[int, ...], as_json: bool) -> None:
 @json_option
 def show(run_id: int, as_json: bool) -> None:
     """One run's settings and per-row results."""
-    from tuiapp.library.evaluate import EvalStore
+    from tuiapp.evaluation.evaluate import EvalStore
     from tuiapp.store import open_db
 
     store = EvalStore(open_db())

@@ -8,6 +8,7 @@ import click
 from tuiapp.cli.output import json_option, print_json, print_table
 from tuiapp.cli.root import cli
 from tuiapp.errors import BadInput
+from tuiapp.formatting import loss_text
 
 
 def _store():  # type: ignore[no-untyped-def]
@@ -39,7 +40,7 @@ def list_(limit: int | None, as_json: bool) -> None:
             "model": r.model,
             "source": r.source,
             "steps": f"{r.step}/{r.max_steps or '?'}",
-            "loss": _loss(r.metrics),
+            "loss": loss_text(r.metrics),
             "adapter": r.adapter or "",
             "started": r.started,
         }
@@ -70,10 +71,10 @@ def show(run_id: int, as_json: bool) -> None:
 @json_option
 def resume(run_id: int, as_json: bool) -> None:
     """Continue a cancelled or failed run from its last checkpoint."""
-    from tuiapp.cli.train import follow
+    from tuiapp.cli.jobs import follow_training
     from tuiapp.training import resume_training
 
-    follow(resume_training(run_id), as_json)
+    follow_training(resume_training(run_id), as_json)
 
 
 @runs.command()
@@ -88,8 +89,3 @@ def cancel(run_id: int) -> None:
     except ProcessLookupError:
         raise BadInput(f"Run {run_id}'s process {run.pid} is gone.") from None
     click.echo(f"Asked run {run_id} to stop; it writes a checkpoint after the current step.")
-
-
-def _loss(metrics: dict) -> str:  # type: ignore[type-arg]
-    value = metrics.get("eval_loss", metrics.get("last_loss"))
-    return f"{value:.4f}" if isinstance(value, int | float) else ""

@@ -1,23 +1,13 @@
 """``tuiapp train``: train an adapter on the model you chat with, with live progress."""
 
 import shlex
-import signal
-import sys
-from typing import Any
 
 import click
 
+from tuiapp.cli.jobs import follow_training
 from tuiapp.cli.output import json_option, opt_option, print_json
 from tuiapp.cli.root import cli
-from tuiapp.errors import BadInput, TuiappError
-
-
-class TrainingFailed(TuiappError):
-    exit_code = 1
-
-
-class TrainingCancelled(TuiappError):
-    exit_code = 130
+from tuiapp.errors import BadInput
 
 
 @cli.command()
@@ -102,43 +92,7 @@ def train(
                 f"or on several GPUs:  {command}"
             )
         return
-    follow(TrainingJob.spawn(config), as_json)
-
-
-def follow(job: Any, as_json: bool) -> None:
-    """Print a job's events until it ends; Ctrl-C cancels (twice: stops at once)."""
-    from tuiapp.training.events import describe
-
-    presses = 0
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        nonlocal presses
-        presses += 1
-        if presses == 1:
-            job.cancel()
-            click.echo(
-                "Cancelling: finishing the current step and writing a checkpoint "
-                "(Ctrl-C again to stop at once).",
-                err=True,
-            )
-        else:
-            job.kill()
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        for event in job.events():
-            if as_json:
-                click.echo(_json_line(event))
-            elif event["event"] not in ("failed", "cancelled"):
-                click.echo(describe(event))
-            sys.stdout.flush()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    end = job.result or {}
-    if end.get("event") == "failed":
-        raise TrainingFailed(f"Training run {job.run_id} failed: {describe(end)}")
-    if end.get("event") == "cancelled":
-        raise TrainingCancelled(describe(end))
+    follow_training(TrainingJob.spawn(config), as_json)
 
 
 def _ids(text: str) -> list[int]:
@@ -146,11 +100,3 @@ def _ids(text: str) -> list[int]:
         return [int(part) for part in text.replace(" ", ",").split(",") if part]
     except ValueError:
         raise BadInput(f"--conversations expects ids like 3,7 (got {shlex.quote(text)})") from None
-
-
-def _json_line(event: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(event, default=str)
-
-

@@ -1,4 +1,4 @@
-"""The conversion child process (DESIGN principle 1: heavy work runs out of the UI's process).
+"""The conversion child process (ARCHITECTURE.md principle 1: heavy work runs outside the UI).
 
     python -m tuiapp.conversion adapter ADAPTER_DIR BASE_GGUF OUT [--outtype f32|f16]
     python -m tuiapp.conversion merge ADAPTER_DIR BASE_GGUF OUT [--quant Q4_K_M]

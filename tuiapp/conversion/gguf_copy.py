@@ -32,7 +32,7 @@ def fast_writer(path: str, arch: str) -> Any:
     import numpy as np
     from gguf import GGUFValueType, GGUFWriter
 
-    class Writer(GGUFWriter):  # type: ignore[misc]
+    class Writer(GGUFWriter):
         def _pack_val(self, val: Any, vtype: Any, add_vtype: bool, sub_type: Any = None) -> bytes:
             if vtype != GGUFValueType.ARRAY or sub_type is None or not len(val):
                 return super()._pack_val(val, vtype, add_vtype, sub_type)
@@ -90,4 +90,6 @@ def array_value(reader: Any, field: Any, sub_type: Any) -> list[Any]:
         raise ValueError(f"nested metadata arrays are not supported ({field.name})")
     import numpy as np
 
-    return np.concatenate([np.asarray(field.parts[i]).ravel() for i in field.data]).tolist()
+    parts = [np.asarray(field.parts[i]).ravel() for i in field.data]
+    values: list[Any] = np.concatenate(parts).tolist()
+    return values

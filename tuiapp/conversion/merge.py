@@ -163,7 +163,7 @@ def module_update(adapter: PeftAdapter, base: BaseGGUF, name: str, w: ModuleWeig
     def dora(weight: np.ndarray) -> np.ndarray:
         combined = weight + delta
         norm = np.linalg.norm(combined, axis=1, keepdims=True)
-        return combined * (magnitude[:, None] / norm)
+        return np.asarray(combined * (magnitude[:, None] / norm))
 
     return dora
 

@@ -136,7 +136,7 @@ def _single_variable(template: Template) -> str | None:
     found = _EXPRESSION.findall(body)
     if len(found) != 1 or "{%" in body or "{#" in body or body.count("{{") != 1:
         return None
-    return found[0]
+    return str(found[0])
 
 
 def _filled(template: Template | None, ex: Example) -> str:

@@ -275,7 +275,9 @@ def peft_logits(
         with torch.inference_mode():
 
             def run(ids: list[int]) -> np.ndarray:
-                return peft_model(input_ids=torch.tensor([ids])).logits[0].float().numpy()
+                out = peft_model(input_ids=torch.tensor([ids]))
+                logits: np.ndarray = out.logits[0].float().numpy()
+                return logits
 
             adapted = [run(t) for t in tokens]
             with peft_model.disable_adapter():

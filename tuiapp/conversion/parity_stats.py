@@ -26,7 +26,7 @@ def compare(
         return np.concatenate([fn(x, y).ravel() for x, y in zip(xs, ys, strict=True)])
 
     def same_top1(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return x.argmax(-1) == y.argmax(-1)
+        return np.asarray(x.argmax(-1) == y.argmax(-1))
 
     kl = joined(kl_rows, hf_target, ll_target)
     effect = joined(kl_rows, hf_target, hf_base)  # how far the adapter moves PEFT's predictions
@@ -56,11 +56,11 @@ def kl_rows(p_logits: np.ndarray, q_logits: np.ndarray) -> np.ndarray:
 
     log_p = log_softmax(p_logits.astype(np.float64))
     log_q = log_softmax(q_logits.astype(np.float64))
-    return np.maximum((np.exp(log_p) * (log_p - log_q)).sum(-1), 0.0)
+    return np.asarray(np.maximum((np.exp(log_p) * (log_p - log_q)).sum(-1), 0.0))
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
     import numpy as np
 
     shifted = x - x.max(-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    return np.asarray(shifted - np.log(np.exp(shifted).sum(-1, keepdims=True)))

@@ -1,1 +1,1 @@
-"""The prompt library: versioned templates, few-shot example sets, selection and evaluation."""
+"""The prompt library: versioned templates, few-shot example sets and their selection."""

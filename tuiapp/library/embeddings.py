@@ -119,4 +119,4 @@ class Embedder:
             for key, vec in vectors.items()
         ]
         with transaction(self.db):
-            self.db["embeddings"].upsert_all(rows, pk=("model_sha256", "text_sha256"))
+            self.db.table("embeddings").upsert_all(rows, pk=("model_sha256", "text_sha256"))

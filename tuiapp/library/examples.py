@@ -156,7 +156,7 @@ class ExampleStore:
             if self._set_row(s.name) is not None:
                 raise BadInput(f"An example set named '{s.name}' already exists.")
             self.db.execute("DELETE FROM example_sets WHERE name = ?", [s.name])  # tombstone
-            self.db["example_sets"].insert({
+            self.db.table("example_sets").insert({
                 "name": s.name, "description": s.description, "template": s.template,
                 "input_fields": json.dumps(s.input_fields, ensure_ascii=False),
                 "labels": None if s.labels is None else json.dumps(s.labels, ensure_ascii=False),
@@ -180,7 +180,7 @@ class ExampleStore:
             if bad:
                 raise BadInput(f"Example set '{name}': {len(bad)} rows would not fit: "
                                f"{example_problem(bad[0], new)}.")
-            self.db["example_sets"].update(name, {
+            self.db.table("example_sets").update(name, {
                 "description": new.description, "template": new.template,
                 "input_fields": json.dumps(new.input_fields, ensure_ascii=False),
                 "labels": None if new.labels is None else json.dumps(new.labels),
@@ -195,7 +195,7 @@ class ExampleStore:
             s = self.get_set(name)
             self.db.execute("DELETE FROM examples WHERE set_name = ?", [name])
             if s.source == "builtin":
-                self.db["example_sets"].update(name, {"source": DELETED, "updated": now()})
+                self.db.table("example_sets").update(name, {"source": DELETED, "updated": now()})
             else:
                 self.db.execute("DELETE FROM example_sets WHERE name = ?", [name])
 
@@ -269,7 +269,8 @@ class ExampleStore:
         """Rows in position order; ``contains`` filters on inputs+output, ignoring case."""
         if split is not None and split not in SPLITS:
             raise BadInput(f"Unknown split {split!r} (use {' or '.join(SPLITS)}).")
-        sql, args = "SELECT * FROM examples WHERE set_name = ?", [set_name]
+        sql = "SELECT * FROM examples WHERE set_name = ?"
+        args: list[object] = [set_name]
         if split:
             sql, args = sql + " AND split = ?", [*args, split]
         if contains:

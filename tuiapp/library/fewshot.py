@@ -17,15 +17,16 @@ Two renderings:
   the query is the last user turn, rendered by the model's ``ChatTemplateFormat``.
 
 **Prefix reuse.** llama.cpp reuses the KV cache for the longest common token prefix of
-consecutive prompts (DESIGN.md: a 1,000-token prefix costs 2.9 s cold, 0.04 s warm), so the
-instruction and the examples come first, rendered deterministically (no timestamps, no
-unordered containers), and the query last. With ``fixed`` or seeded ``random`` selection the
-whole prefix is byte-identical between queries. Query-dependent selectors (bm25, embedding, mmr)
-choose different rows per query; we then print the chosen rows in **set position order**
-(``order="position"``, the default) rather than by relevance: two queries that share their
-first few chosen rows share that much prefix. The trade-off: the most similar example is not
-necessarily nearest the query, which recency-sensitive models can prefer; ``order="relevance"``
-puts the most relevant example last (nearest the query) at the cost of prefix reuse.
+consecutive prompts (ARCHITECTURE.md, "Prompts and the KV cache": a 1,000-token prefix costs
+2.9 s cold, 0.04 s warm), so the instruction and the examples come first, rendered
+deterministically (no timestamps, no unordered containers), and the query last. With ``fixed``
+or seeded ``random`` selection the whole prefix is byte-identical between queries.
+Query-dependent selectors (bm25, embedding, mmr) choose different rows per query; we then print
+the chosen rows in **set position order** (``order="position"``, the default) rather than by
+relevance: two queries that share their first few chosen rows share that much prefix. The
+trade-off: the most similar example is not necessarily nearest the query, which
+recency-sensitive models can prefer; ``order="relevance"`` puts the most relevant example last
+(nearest the query) at the cost of prefix reuse.
 
 **Token budget.** Counted with the model's own tokenizer. When the prompt is over budget,
 examples are dropped least relevant first (the selector's order, not the print order) until it

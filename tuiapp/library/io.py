@@ -138,12 +138,14 @@ def _plain(node: yaml.Node, memo: dict[int, Any]) -> Any:
         return node.value
     if id(node) not in memo:
         if isinstance(node, yaml.SequenceNode):
-            memo[id(node)] = out = []
-            out.extend(_plain(n, memo) for n in node.value)
+            items: list[Any] = []
+            memo[id(node)] = items
+            items.extend(_plain(n, memo) for n in node.value)
         else:
-            memo[id(node)] = out = {}
+            mapping: dict[str, Any] = {}
+            memo[id(node)] = mapping
             for k, v in node.value:
-                out[k.value if isinstance(k, yaml.ScalarNode) else "?"] = _plain(v, memo)
+                mapping[k.value if isinstance(k, yaml.ScalarNode) else "?"] = _plain(v, memo)
     return memo[id(node)]
 
 
@@ -151,7 +153,7 @@ def _yaml_rows(data: bytes, problems: Problems) -> tuple[list[tuple[int, Any]], 
     text = _decode(data, problems)
     if text is None:
         return [], {}
-    loader, memo = BaseLoader(text), {}
+    loader, memo = BaseLoader(text), dict[int, Any]()
     # Composing builds millions of small objects for a big file; the cyclic GC would rescan
     # them over and over (quadratic), and none of them can form a cycle we must collect.
     was_enabled = gc.isenabled()
@@ -216,7 +218,7 @@ def read_examples(
 ) -> tuple[ExampleSet, list[Example]]:
     """Parse and check every row of a file for ``target`` (or for a new set named ``name``,
     whose fields come from the first good row). Raise one error listing the bad lines."""
-    problems, meta = Problems(), {}
+    problems, meta = Problems(), dict[str, Any]()
     if fmt == "jsonl":
         rows = _jsonl_rows(data, problems)
     elif fmt == "csv":

@@ -65,16 +65,16 @@ def _refused(label: str, why: str) -> BadInput:
 def _static_check(ast: nodes.Template, label: str) -> None:
     for node in ast.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
         raise _refused(label, f"'{type(node).__name__.lower()}' is not allowed")
-    for node in ast.find_all(nodes.Getattr):
-        if node.attr.startswith("_"):
-            raise _refused(label, f"access to '{node.attr}' is not allowed")
-    for node in ast.find_all(nodes.Getitem):
-        key = node.arg
+    for attr in ast.find_all(nodes.Getattr):
+        if attr.attr.startswith("_"):
+            raise _refused(label, f"access to '{attr.attr}' is not allowed")
+    for item in ast.find_all(nodes.Getitem):
+        key = item.arg
         if isinstance(key, nodes.Const) and isinstance(key.value, str) and key.value[:1] == "_":
             raise _refused(label, f"access to '{key.value}' is not allowed")
-    for node in ast.find_all(nodes.Name):
-        if node.name in FORBIDDEN_NAMES or node.name.startswith("_"):
-            raise _refused(label, f"the name '{node.name}' is not allowed")
+    for name in ast.find_all(nodes.Name):
+        if name.name in FORBIDDEN_NAMES or name.name.startswith("_"):
+            raise _refused(label, f"the name '{name.name}' is not allowed")
 
 
 @lru_cache(maxsize=256)

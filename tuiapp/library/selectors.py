@@ -109,13 +109,17 @@ def candidates(query: Example, pool: list[Example]) -> list[Example]:
 
 @register("fixed")
 class FixedSelector(BaseSelector):
-    def select(self, query: Example, pool: list[Example], k: int, ctx: SelectionContext):
+    def select(
+        self, query: Example, pool: list[Example], k: int, ctx: SelectionContext
+    ) -> list[Example]:
         return candidates(query, pool)[:k]
 
 
 @register("random")
 class RandomSelector(BaseSelector):
-    def select(self, query: Example, pool: list[Example], k: int, ctx: SelectionContext):
+    def select(
+        self, query: Example, pool: list[Example], k: int, ctx: SelectionContext
+    ) -> list[Example]:
         rows = candidates(query, pool)
         return random.Random(ctx.seed).sample(rows, min(k, len(rows)))
 
@@ -132,7 +136,9 @@ def fts_query(text: str) -> str:
 
 @register("bm25")
 class BM25Selector(BaseSelector):
-    def select(self, query: Example, pool: list[Example], k: int, ctx: SelectionContext):
+    def select(
+        self, query: Example, pool: list[Example], k: int, ctx: SelectionContext
+    ) -> list[Example]:
         rows = candidates(query, pool)
         if ctx.db is None:
             raise BadInput("The bm25 selector needs the examples' database.")
@@ -170,7 +176,9 @@ def _similarities(query: Example, rows: list[Example], ctx: SelectionContext) ->
 
 @register("embedding", needs_embeddings=True)
 class EmbeddingSelector(BaseSelector):
-    def select(self, query: Example, pool: list[Example], k: int, ctx: SelectionContext):
+    def select(
+        self, query: Example, pool: list[Example], k: int, ctx: SelectionContext
+    ) -> list[Example]:
         import numpy as np
 
         rows = candidates(query, pool)
@@ -185,7 +193,9 @@ class EmbeddingSelector(BaseSelector):
 class MMRSelector(BaseSelector):
     """Maximal marginal relevance: argmax λ·sim(q, d) − (1−λ)·max sim(d, already chosen)."""
 
-    def select(self, query: Example, pool: list[Example], k: int, ctx: SelectionContext):
+    def select(
+        self, query: Example, pool: list[Example], k: int, ctx: SelectionContext
+    ) -> list[Example]:
         import numpy as np
 
         rows = candidates(query, pool)

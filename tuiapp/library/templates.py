@@ -86,7 +86,7 @@ JSON_FIELDS = {"tags": "[]", "params": "{}", "stop": "[]"}  # stored as JSON tex
 
 
 def _from_row(row: dict[str, Any]) -> Template:
-    data = {k: row[k] or "" for k in ("body", "description", "system", "created")}
+    data: dict[str, Any] = {k: row[k] or "" for k in ("body", "description", "system", "created")}
     data |= {k: json.loads(row[k] or empty) for k, empty in JSON_FIELDS.items()}
     return Template(name=row["template"], version=row["version"],
                     output_field=row["output_field"] or "output", **data)
@@ -236,11 +236,11 @@ class TemplateStore:
                 raise BadInput(f"A template named '{t.name}' already exists.")
             # A tombstone of a deleted built-in gives way to a template the user creates.
             self.db.execute("DELETE FROM templates WHERE name = ?", [t.name])
-            self.db["templates"].insert({
+            self.db.table("templates").insert({
                 "name": t.name, "current_version": 1, "source": source,
                 "builtin_hash": builtin_hash, "created": t.created, "updated": t.created,
             })
-            self.db["template_versions"].insert(_to_row(t))
+            self.db.table("template_versions").insert(_to_row(t))
         return t
 
     def update(self, name: str, /, *, builtin_hash: str | None = None, **changes: Any) -> Template:
@@ -255,10 +255,10 @@ class TemplateStore:
             if content_hash(new) == content_hash(current):
                 new = current
             else:
-                self.db["template_versions"].insert(_to_row(new))
+                self.db.table("template_versions").insert(_to_row(new))
                 head |= {"current_version": new.version, "updated": new.created}
             if head:
-                self.db["templates"].update(name, head)
+                self.db.table("templates").update(name, head)
         return new
 
     def restore(self, name: str, version: int) -> Template:
@@ -273,7 +273,7 @@ class TemplateStore:
                 raise NotFound(f"No template named '{name}'.")
             self.db.execute("DELETE FROM template_versions WHERE template = ?", [name])
             if head["source"] == "builtin":
-                self.db["templates"].update(
+                self.db.table("templates").update(
                     name, {"source": DELETED, "current_version": 0, "updated": now()}
                 )
             else:

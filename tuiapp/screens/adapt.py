@@ -8,7 +8,7 @@ the new conversation with the adapter attached. The evaluation runs on the chat'
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -87,9 +87,8 @@ class AdaptScreen(Screen[None]):
             with Grid(id="adapt-form"):
                 for field_id, label, default, help_text in FIELDS:
                     yield Label(label, classes="field-name")
-                    kind = (
-                        "integer" if field_id in ("max_steps", "r", "shots", "limit") else "number"
-                    )
+                    whole = field_id in ("max_steps", "r", "shots", "limit")
+                    kind: Literal["integer", "number"] = "integer" if whole else "number"
                     yield Input(default, id=f"f-{field_id}", type=kind, tooltip=help_text)
             with Horizontal(id="adapt-buttons"):
                 yield Button("Start (ctrl+r)", variant="primary", id="start")
@@ -153,12 +152,15 @@ class AdaptScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="adapt")
     def _run(self, request: Any) -> None:
-        from tuiapp.adapt.job import AdaptCancelled, AdaptJob
+        from tuiapp.adapt.job import AdaptCancelled, AdaptEvent, AdaptJob
 
         job = AdaptJob(self.db, request, self.service)
         self.job = job
         try:
-            report = job.run(lambda event: self.post_message(self.Progress(event)))
+            def relay(event: AdaptEvent) -> None:
+                self.post_message(self.Progress(event))
+
+            report = job.run(relay)
         except AdaptCancelled as error:
             self.post_message(self.Ended(job.report, f"Cancelled: {error}"))
         except TuiappError as error:
@@ -199,9 +201,10 @@ class AdaptScreen(Screen[None]):
             self.show_report(message.report)
         if message.error:
             self.query_one("#adapt-status", Label).update(message.error)
-            severity = "warning" if message.error.startswith("Cancelled") else "error"
-            self.notify(message.error, title="Adapt", severity=severity, markup=False, timeout=10)
-        else:
+            cancelled = message.error.startswith("Cancelled")
+            self.notify(message.error, title="Adapt", severity="warning" if cancelled else "error",
+                        markup=False, timeout=10)
+        elif message.report is not None:
             self.notify(
                 f"Adapter '{message.report['train']['adapter']}' is ready and attached "
                 "to a new conversation: ctrl+o opens it.",
@@ -209,7 +212,7 @@ class AdaptScreen(Screen[None]):
             )
 
     def show_report(self, report: dict[str, Any]) -> None:
-        from tuiapp.library.evaluate import COMPARE_COLUMNS
+        from tuiapp.evaluation.evaluate import COMPARE_COLUMNS
 
         self.report = report
         parity = self.query_one("#adapt-parity", Static)

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Input, Label
 
 from tuiapp.chat.service import SCALE_RANGE, ChatService
 from tuiapp.errors import BadInput, TuiappError
-from tuiapp.screens.train import loss_text
+from tuiapp.formatting import loss_text
 from tuiapp.training.store import Adapter
 
 NONE_KEY = ""  # the row key of "none (base model)"

@@ -22,10 +22,9 @@ from textual.widgets import DataTable, Footer, Label, ProgressBar, Static
 
 from tuiapp.chat.service import ChatService
 from tuiapp.errors import NotFound, TuiappError
+from tuiapp.formatting import human_size, loss_text
 from tuiapp.screens.child_job import follow
 from tuiapp.screens.confirm import ConfirmScreen
-from tuiapp.screens.models import human_size
-from tuiapp.screens.train import loss_text
 from tuiapp.training.store import Adapter, AdapterStore
 
 COLUMNS = ("name", "method", "base", "GGUF adapter", "parity", "eval loss", "created")

@@ -318,10 +318,12 @@ class ChatScreen(Screen[None]):
             )
 
     def action_save_example(self) -> None:
-        from tuiapp.screens.examples import SaveExchangeScreen, last_exchange
+        from tuiapp.screens.examples import SaveExchangeScreen
 
-        streaming = self.messages.streaming
-        pair = None if streaming else last_exchange(self.service.history, self.conversation_id)
+        conv_id = self.conversation_id
+        pair = None
+        if conv_id is not None and not self.messages.streaming:
+            pair = self.service.history.last_exchange(conv_id)
         if pair is None:
             self.notify("No finished exchange to save yet.", severity="warning")
             return

@@ -20,7 +20,8 @@ from textual.worker import get_current_worker
 
 from tuiapp.chat.service import ChatService
 from tuiapp.errors import BadInput, TuiappError
-from tuiapp.library.evaluate import EvalOptions, EvalStore, run_eval
+from tuiapp.evaluation.evaluate import EvalOptions, EvalStore, run_eval
+from tuiapp.formatting import eta_text
 from tuiapp.library.examples import SPLITS, ExampleStore
 from tuiapp.library.records import EvalRun, ExampleSet
 from tuiapp.library.seed import open_library
@@ -29,13 +30,6 @@ from tuiapp.widgets.run_table import RunTable
 from tuiapp.widgets.shots_fields import shots_fields
 
 RECENT_RUNS = 100
-
-
-def eta_text(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    minutes, secs = divmod(round(seconds), 60)
-    return f"ETA {minutes}:{secs:02d}"
 
 
 def whole(text: str, what: str, blank: int | None) -> int | None:

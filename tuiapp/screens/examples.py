@@ -15,7 +15,6 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label
 
-from tuiapp.chat.history import History
 from tuiapp.errors import TuiappError
 from tuiapp.library.examples import SPLITS, ExampleStore
 from tuiapp.library.records import Example, ExampleSet
@@ -40,17 +39,6 @@ def read_sets(screen: Screen[Any], db: Any) -> None:
         screen.post_message(SetsRead(store.list_sets(), store.all_counts()))
     except Exception as error:  # a worker never takes the app down; notify only posts
         screen.notify(str(error), title="Examples", severity="error", markup=False)
-
-
-def last_exchange(history: History, conversation_id: int | None) -> tuple[str, str] | None:
-    """The last user message and the reply to it, or None."""
-    if conversation_id is None:
-        return None
-    messages = history.messages(conversation_id)
-    for before, after in zip(reversed(messages[:-1]), reversed(messages[1:]), strict=True):
-        if before.role == "user" and after.role == "assistant" and after.content.strip():
-            return before.content, after.content
-    return None
 
 
 class ExamplesScreen(Screen[None]):

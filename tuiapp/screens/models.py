@@ -17,14 +17,9 @@ from textual.worker import get_current_worker
 
 from tuiapp.chat.models import GGUFInfo, ModelEntry, ModelRegistry, read_gguf_info
 from tuiapp.errors import TuiappError
+from tuiapp.formatting import human_size
 
 COLUMNS = ("", "Name", "Source", "Arch", "Params", "Quant", "Context", "Template", "Size")
-
-
-def human_size(n: int) -> str:
-    if n >= 10**9:
-        return f"{n / 10**9:.1f} GB"
-    return f"{n / 10**6:.0f} MB"
 
 
 def info_cells(info: GGUFInfo) -> tuple[str, ...]:

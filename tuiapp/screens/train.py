@@ -19,12 +19,12 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Sparkline
 
 from tuiapp.errors import BadInput, TuiappError
+from tuiapp.formatting import loss_text
 from tuiapp.library.examples import ExampleStore
 from tuiapp.library.records import ExampleSet
 from tuiapp.library.seed import open_library
 from tuiapp.plugins.methods import Method, Option
 from tuiapp.screens.child_job import follow
-from tuiapp.screens.eval import eta_text
 from tuiapp.training.store import Adapter, AdapterStore, Run
 
 # The training options worth a field; the rest keep their defaults (the CLI's --opt sets them).
@@ -34,11 +34,6 @@ RECENT_RUNS = 50
 
 def default_text(option: Option) -> str:
     return str(option.default).lower() if option.type == "bool" else str(option.default)
-
-
-def loss_text(metrics: dict[str, Any]) -> str:
-    value = metrics.get("eval_loss", metrics.get("last_loss"))
-    return f"{value:.4f}" if isinstance(value, int | float) else ""
 
 
 class TrainScreen(Screen[None]):
@@ -289,11 +284,8 @@ class TrainScreen(Screen[None]):
         elif kind == "step":
             bar.update(total=max(event["max_steps"], 1), progress=event["step"])
             sparkline = self.query_one(Sparkline)
-            sparkline.data = [*sparkline.data, float(event["loss"])]  # type: ignore[list-item]
-            status.update(
-                f"step {event['step']}/{event['max_steps']}  loss {event['loss']:.4f}  "
-                f"{event['tokens_per_second']:.0f} tok/s  {eta_text(event.get('eta_seconds'))}"
-            )
+            sparkline.data = [*(sparkline.data or []), float(event["loss"])]
+            status.update(describe(event))
         elif kind == "finished":
             if bar.total is not None:
                 bar.update(progress=bar.total)

@@ -5,6 +5,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -37,3 +38,12 @@ def transaction(db: sqlite_utils.Database) -> Iterator[None]:
     explicitly opened transaction on its own."""
     with db_lock(db), db.atomic():
         yield
+
+
+def insert_row(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> int:
+    """Insert ``row`` into ``table`` (an integer primary key) inside a transaction; its id."""
+    with transaction(db):
+        pk = db.table(table).insert(row).last_pk
+    if not isinstance(pk, int):
+        raise TypeError(f"{table} has no integer primary key")
+    return pk

@@ -21,8 +21,8 @@ def migration(fn: Step) -> Step:
 
 def migrate(db: sqlite_utils.Database, upto: int | None = None) -> list[str]:
     """Apply pending steps (the first ``upto`` only, for tests) and return their names."""
-    db["_migrations"].create({"name": str, "applied": str}, pk="name", if_not_exists=True)
-    done = {row["name"] for row in db["_migrations"].rows}
+    db.table("_migrations").create({"name": str, "applied": str}, pk="name", if_not_exists=True)
+    done = {row["name"] for row in db.table("_migrations").rows}
     applied = []
     for name, step in MIGRATIONS[:upto]:
         if name in done:
@@ -31,7 +31,7 @@ def migrate(db: sqlite_utils.Database, upto: int | None = None) -> list[str]:
         db.execute("BEGIN")
         try:
             step(db)
-            db["_migrations"].insert({"name": name, "applied": datetime.now(UTC).isoformat()})
+            db.table("_migrations").insert({"name": name, "applied": datetime.now(UTC).isoformat()})
         except BaseException:
             db.conn.rollback()
             raise
@@ -42,11 +42,11 @@ def migrate(db: sqlite_utils.Database, upto: int | None = None) -> list[str]:
 
 @migration
 def m001_conversations(db: sqlite_utils.Database) -> None:
-    db["conversations"].create(
+    db.table("conversations").create(
         {"id": int, "title": str, "model": str, "created": str, "updated": str},
         pk="id",
     )
-    db["messages"].create(
+    db.table("messages").create(
         {
             "id": int,
             "conversation_id": int,
@@ -64,7 +64,7 @@ def m001_conversations(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("conversation_id", "conversations", "id")],
     )
-    db["messages"].create_index(["conversation_id"])
+    db.table("messages").create_index(["conversation_id"])
     # Full-text index kept in step by triggers. Plain statements, not sqlite-utils' enable_fts,
     # whose executescript would commit this step's transaction half-way.
     db.execute(
@@ -89,7 +89,7 @@ def m001_conversations(db: sqlite_utils.Database) -> None:
 
 @migration
 def m002_models(db: sqlite_utils.Database) -> None:
-    db["models"].create(
+    db.table("models").create(
         {
             "name": str,
             "path": str,
@@ -99,7 +99,7 @@ def m002_models(db: sqlite_utils.Database) -> None:
         pk="name",
     )
     # Header metadata and sha256, cached per file identity (path, size, mtime).
-    db["model_files"].create(
+    db.table("model_files").create(
         {
             "path": str,
             "size": int,
@@ -114,7 +114,7 @@ def m002_models(db: sqlite_utils.Database) -> None:
 @migration
 def m003_templates(db: sqlite_utils.Database) -> None:
     # A template is its name plus an append-only list of versions; edits and restores add one.
-    db["templates"].create(
+    db.table("templates").create(
         {
             "name": str,
             "current_version": int,
@@ -125,7 +125,7 @@ def m003_templates(db: sqlite_utils.Database) -> None:
         },
         pk="name",
     )
-    db["template_versions"].create(
+    db.table("template_versions").create(
         {
             "id": int,
             "template": str,
@@ -142,12 +142,12 @@ def m003_templates(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("template", "templates", "name")],
     )
-    db["template_versions"].create_index(["template", "version"], unique=True)
+    db.table("template_versions").create_index(["template", "version"], unique=True)
 
 
 @migration
 def m004_example_sets(db: sqlite_utils.Database) -> None:
-    db["example_sets"].create(
+    db.table("example_sets").create(
         {
             "name": str,
             "description": str,
@@ -161,7 +161,7 @@ def m004_example_sets(db: sqlite_utils.Database) -> None:
         },
         pk="name",
     )
-    db["examples"].create(
+    db.table("examples").create(
         {
             "id": int,
             "set_name": str,
@@ -176,7 +176,7 @@ def m004_example_sets(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("set_name", "example_sets", "name")],
     )
-    db["examples"].create_index(["set_name", "split", "position"])
+    db.table("examples").create_index(["set_name", "split", "position"])
     db.execute(
         "CREATE VIRTUAL TABLE examples_fts USING fts5(text, content=examples, content_rowid=id)"
     )
@@ -201,7 +201,7 @@ def m004_example_sets(db: sqlite_utils.Database) -> None:
 @migration
 def m005_embeddings(db: sqlite_utils.Database) -> None:
     # Embeddings from llama.cpp, cached per model file and per exact text.
-    db["embeddings"].create(
+    db.table("embeddings").create(
         {"model_sha256": str, "text_sha256": str, "dim": int, "vector": bytes},
         pk=("model_sha256", "text_sha256"),
     )
@@ -209,7 +209,7 @@ def m005_embeddings(db: sqlite_utils.Database) -> None:
 
 @migration
 def m006_eval_runs(db: sqlite_utils.Database) -> None:
-    db["eval_runs"].create(
+    db.table("eval_runs").create(
         {
             "id": int,
             "template": str,
@@ -237,7 +237,7 @@ def m006_eval_runs(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["eval_rows"].create(
+    db.table("eval_rows").create(
         {
             "run_id": int,
             "example_id": int,
@@ -259,7 +259,7 @@ def m006_eval_runs(db: sqlite_utils.Database) -> None:
 def m007_training_runs_and_adapters(db: sqlite_utils.Database) -> None:
     # One row per training run, whatever its end; an adapter row only for a finished run,
     # written in the same transaction that marks the run done.
-    db["runs"].create(
+    db.table("runs").create(
         {
             "id": int,
             "method": str,
@@ -287,14 +287,14 @@ def m007_training_runs_and_adapters(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["adapters"].create(
+    db.table("adapters").create(
         {
             "name": str,
             "run_id": int,
             "method": str,
             "options": str,  # JSON
             "base_model": str,
-            "base_sha256": str,  # an adapter applies only to this base (DESIGN principle 3)
+            "base_sha256": str,  # applies only to this base (ARCHITECTURE.md principle 3)
             "architecture": str,
             "dataset_hash": str,
             "metrics": str,  # JSON
@@ -306,17 +306,17 @@ def m007_training_runs_and_adapters(db: sqlite_utils.Database) -> None:
         pk="name",
         foreign_keys=[("run_id", "runs", "id")],
     )
-    db["adapters"].create_index(["base_sha256"])
+    db.table("adapters").create_index(["base_sha256"])
 
 
 @migration
 def m008_adapter_exports_and_conversation_adapters(db: sqlite_utils.Database) -> None:
     # exports: JSON {"adapter": Export, "merged-Q4_K_M": Export, ...} with parity reports.
-    db["adapters"].add_column("exports", str, not_null_default="{}")
+    db.table("adapters").add_column("exports", str, not_null_default="{}")
     # adapters: JSON [{"name": ..., "scale": ...}], the mix applied to every reply.
-    db["conversations"].add_column("adapters", str, not_null_default="[]")
+    db.table("conversations").add_column("adapters", str, not_null_default="[]")
     # One row per one-click `adapt` (train -> convert -> parity -> evaluate -> attach).
-    db["adapt_jobs"].create(
+    db.table("adapt_jobs").create(
         {
             "id": int,
             "set_name": str,
@@ -340,5 +340,5 @@ def m008_adapter_exports_and_conversation_adapters(db: sqlite_utils.Database) ->
 @migration
 def m009_eval_chrf(db: sqlite_utils.Database) -> None:
     # chrF (character n-gram F-score): graded similarity for rewriting and summaries.
-    db["eval_runs"].add_column("chrf", float)
-    db["eval_rows"].add_column("chrf", float)
+    db.table("eval_runs").add_column("chrf", float)
+    db.table("eval_rows").add_column("chrf", float)

@@ -33,7 +33,7 @@ def cache_root() -> Path:
     return path
 
 
-def ensure_cached(base: BaseModel, phase: Callable[[str], None]) -> Path:
+def ensure_cached(base: BaseModel, phase: Callable[[str], object]) -> Path:
     """The HF-format directory to load ``base`` from, building the GGUF cache if needed."""
     if base.kind == "hf":
         return Path(base.path)
@@ -120,11 +120,12 @@ def fast_gguf_reader() -> Iterator[None]:
             readers[key] = PlainViewReader(path, mode)
         return readers[key]
 
-    gguf.GGUFReader = open_reader
+    module: Any = gguf  # patched in place: transformers looks the class up on the module
+    module.GGUFReader = open_reader
     try:
         yield
     finally:
-        gguf.GGUFReader = original
+        module.GGUFReader = original
 
 
 def load_base(hf_dir: Path, dtype: Any, extra: dict[str, Any] | None = None) -> tuple[Any, Any]:

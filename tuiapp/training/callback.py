@@ -15,12 +15,12 @@ from transformers import TrainerCallback
 from tuiapp.training.cancel import CancelFlag
 
 
-class EventCallback(TrainerCallback):  # type: ignore[misc]
+class EventCallback(TrainerCallback):
     def __init__(
         self,
         emit: Callable[..., Any],
         cancel: CancelFlag,
-        on_progress: Callable[[int, int], None] | None = None,
+        on_progress: Callable[[int, int], object] | None = None,
     ) -> None:
         self.emit = emit
         self.cancel = cancel

@@ -79,7 +79,7 @@ def describe(event: dict[str, Any]) -> str:
     """One line for a person (the CLI's progress output)."""
     kind = event["event"]
     if kind == "phase":
-        return event.get("message", "")
+        return str(event.get("message", ""))
     if kind == "started":
         resumed = (
             f", resumed from step {event['resumed_from']}" if event.get("resumed_from") else ""
@@ -104,7 +104,7 @@ def describe(event: dict[str, Any]) -> str:
     if kind == "finished":
         return f"Adapter '{event['adapter']}' registered: {event['path']}"
     if kind == "cancelled":
-        return event.get("message", "Cancelled.")
+        return str(event.get("message", "Cancelled."))
     if kind == "failed":
         hint = f" ({event['hint']})" if event.get("hint") else ""
         return f"{event['error']}{hint}"

@@ -18,7 +18,7 @@ import sqlite_utils
 
 from tuiapp.errors import BadInput, NotFound
 from tuiapp.paths import data_dir
-from tuiapp.store import db_lock, transaction
+from tuiapp.store import db_lock, insert_row, transaction
 
 _JSON = ("options", "training", "metrics", "exports")
 ADAPTER_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-_."
@@ -100,18 +100,44 @@ class Adapter:
         return Path(self.path) / "exports"
 
     @property
+    def merged(self) -> list[str]:
+        """The merged full GGUFs made from this adapter that are still on disk."""
+        return [
+            e["path"]
+            for key, e in sorted(self.exports.items())
+            if key.startswith("merged-") and Path(e["path"]).is_file()
+        ]
+
+    @property
+    def export_state(self) -> str:
+        """How the adapter reaches llama.cpp: gguf (a converted adapter), merged (a merged
+        model only), convert or merge (not done yet), peft (neither is possible)."""
+        if self.gguf:
+            return "gguf"
+        if self.merged:
+            return "merged"
+        if self.gguf_adapter_export:
+            return "convert"
+        return "merge" if self.mergeable else "peft"
+
+    @property
     def parity_state(self) -> str:
-        """The GGUF adapter's parity check: passed, FAILED, unchecked ("" when not converted)."""
-        export = self.exports.get("adapter")
-        if not export:
-            return ""
-        parity = export.get("parity")
-        if parity is None:
-            return "unchecked"
-        return "passed" if parity.get("passed") else "FAILED"
+        """The parity check of every export (GGUF adapter and merged models): ``passed``,
+        ``FAILED`` or ``unchecked`` when they agree, else each named (``adapter passed,
+        merged-Q8_0 FAILED``); "" before any conversion."""
+        states = {key: _parity_word(e.get("parity")) for key, e in sorted(self.exports.items())}
+        if len(set(states.values())) <= 1:
+            return next(iter(states.values()), "")
+        return ", ".join(f"{key} {state}" for key, state in states.items())
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _parity_word(parity: dict[str, Any] | None) -> str:
+    if parity is None:
+        return "unchecked"
+    return "passed" if parity.get("passed") else "FAILED"
 
 
 def parse_source(source: str) -> tuple[str, str, int]:
@@ -165,20 +191,18 @@ class AdapterStore:
         row = _encode(run.to_dict())
         row.pop("id")
         row["started"] = run.started or now()
-        with transaction(self.db):
-            pk = self.db["runs"].insert(row).last_pk
-        return self.get_run(pk)
+        return self.get_run(insert_row(self.db, "runs", row))
 
     def get_run(self, run_id: int) -> Run:
         with self.lock:
-            rows = list(self.db["runs"].rows_where("id = ?", [run_id]))
+            rows = list(self.db.table("runs").rows_where("id = ?", [run_id]))
         if not rows:
             raise NotFound(f"No training run with id {run_id}. See `tuiapp runs list`.")
         return self._reconcile(Run(**_decode(rows[0])))
 
     def list_runs(self, limit: int | None = None) -> list[Run]:
         with self.lock:
-            rows = list(self.db["runs"].rows_where(order_by="id desc", limit=limit))
+            rows = list(self.db.table("runs").rows_where(order_by="id desc", limit=limit))
         return [self._reconcile(Run(**_decode(r))) for r in rows]
 
     def _reconcile(self, run: Run) -> Run:
@@ -194,7 +218,7 @@ class AdapterStore:
 
     def update_run(self, run_id: int, **changes: Any) -> Run:
         with transaction(self.db):
-            self.db["runs"].update(run_id, _encode(changes))
+            self.db.table("runs").update(run_id, _encode(changes))
         return self.get_run(run_id)
 
     def end_run(self, run_id: int, status: str, error: str | None = None, **changes: Any) -> Run:
@@ -215,8 +239,8 @@ class AdapterStore:
         row["created"] = adapter.created or now()
         try:
             with transaction(self.db):
-                self.db["adapters"].insert(row)
-                self.db["runs"].update(
+                self.db.table("adapters").insert(row)
+                self.db.table("runs").update(
                     run_id,
                     _encode(
                         {
@@ -236,7 +260,7 @@ class AdapterStore:
     # -- adapters --------------------------------------------------------------------------
     def get_adapter(self, name: str) -> Adapter:
         with self.lock:
-            rows = list(self.db["adapters"].rows_where("name = ?", [name]))
+            rows = list(self.db.table("adapters").rows_where("name = ?", [name]))
         if not rows:
             raise NotFound(f"No adapter named '{name}'. See `tuiapp adapters list`.")
         return _adapter(rows[0])
@@ -246,7 +270,7 @@ class AdapterStore:
         with transaction(self.db):
             adapter = self.get_adapter(name)
             exports = adapter.exports | {key: export | {"created": now()}}
-            self.db["adapters"].update(name, {"exports": json.dumps(exports, sort_keys=True)})
+            self.db.table("adapters").update(name, {"exports": json.dumps(exports, sort_keys=True)})
         return self.get_adapter(name)
 
     def delete_adapter(self, name: str) -> Path:
@@ -260,22 +284,23 @@ class AdapterStore:
         trash.mkdir(parents=True, exist_ok=True)
         target = trash / f"{name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
         with transaction(self.db):
-            for row in self.db["conversations"].rows_where("adapters like ?", [f'%"{name}"%']):
+            conversations = self.db.table("conversations")
+            for row in conversations.rows_where("adapters like ?", [f'%"{name}"%']):
                 mix = [a for a in json.loads(row["adapters"]) if a.get("name") != name]
-                self.db["conversations"].update(row["id"], {"adapters": json.dumps(mix)})
-            self.db["adapters"].delete(name)
+                self.db.table("conversations").update(row["id"], {"adapters": json.dumps(mix)})
+            self.db.table("adapters").delete(name)
             if Path(adapter.path).exists():
                 os.replace(adapter.path, target)  # inside the transaction: fails -> rollback
         return target
 
     def adapter_exists(self, name: str) -> bool:
         with self.lock:
-            return self.db["adapters"].count_where("name = ?", [name]) > 0
+            return self.db.table("adapters").count_where("name = ?", [name]) > 0
 
     def list_adapters(self, base_sha256: str | None = None) -> list[Adapter]:
         where, args = ("base_sha256 = ?", [base_sha256]) if base_sha256 else (None, [])
         with self.lock:
-            rows = list(self.db["adapters"].rows_where(where, args, order_by="created desc"))
+            rows = list(self.db.table("adapters").rows_where(where, args, order_by="created desc"))
         return [_adapter(r) for r in rows]
 
     def name_taken(self, name: str) -> str | None:
@@ -284,7 +309,7 @@ class AdapterStore:
             return f"An adapter named '{name}' already exists"
         with self.lock:
             rows = list(
-                self.db["runs"].rows_where(
+                self.db.table("runs").rows_where(
                     "out_name = ? AND status != 'done'", [name], select="id, status"
                 )
             )

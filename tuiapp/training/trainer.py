@@ -58,7 +58,7 @@ def training_arguments(
     )
 
 
-class CompletionTrainer(Trainer):  # type: ignore[misc]
+class CompletionTrainer(Trainer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fast_loss = _supports_fast_loss(self.model)

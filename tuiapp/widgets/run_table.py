@@ -6,7 +6,7 @@ Label = label accuracy by log-likelihood). An Adapter column joins when any run 
 
 from textual.widgets import DataTable
 
-from tuiapp.library.evaluate import compare
+from tuiapp.evaluation.evaluate import compare
 from tuiapp.library.records import EvalRun
 
 # What is compared first, so a narrow terminal cuts off the template and set, not the scores.

@@ -10,7 +10,6 @@ callback polls the request's cancel flag (it is removed once tokens flow, becaus
 it once per graph node and a Python call per node would cost generation speed).
 """
 
-import ctypes
 import queue
 import threading
 import time
@@ -176,7 +175,7 @@ class Engine:
         import llama_cpp
 
         self._abort_flag = flag
-        callback = self._abort_cb if flag is not None else ctypes.cast(None, type(self._abort_cb))
+        callback = self._abort_cb if flag is not None else type(self._abort_cb)()  # NULL
         llama_cpp.llama_set_abort_callback(self._llm.ctx, callback, None)
 
     def _require(self) -> Any:

@@ -78,7 +78,7 @@ def _header_reader_class() -> type:
     import numpy as np
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFReader, GGUFValueType
 
-    class _HeaderReader(GGUFReader):  # type: ignore[misc]
+    class _HeaderReader(GGUFReader):
         def __init__(self, path: str) -> None:
             # value offset of a string array -> offsets of its elements (length prefixes)
             self.string_arrays: dict[int, list[int]] = {}
@@ -241,7 +241,8 @@ def _info_from_reader(reader: Any, path: Path, size: int) -> GGUFInfo:
 def _token(reader: Any, token_id: Any) -> str | None:
     if token_id is None:
         return None
-    return reader.string_at("tokenizer.ggml.tokens", int(token_id))
+    token: str | None = reader.string_at("tokenizer.ggml.tokens", int(token_id))
+    return token
 
 
 def _quantization(file_type: Any, tensors: list[Any], enum: Any) -> str:
@@ -257,4 +258,5 @@ def _quantization(file_type: Any, tensors: list[Any], enum: Any) -> str:
     matrices = [t for t in tensors if len(t.shape) >= 2] or tensors
     if not matrices:
         return "unknown"
-    return Counter(t.tensor_type.name for t in matrices).most_common(1)[0][0]
+    commonest: str = Counter(t.tensor_type.name for t in matrices).most_common(1)[0][0]
+    return commonest

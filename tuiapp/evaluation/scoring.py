@@ -65,11 +65,11 @@ def chrf(prediction: str, expected: str, max_n: int = 6, beta: float = 2.0) -> f
     for n in range(1, max_n + 1):
         if len(hyp) < n or len(ref) < n:
             break
-        h = Counter(hyp[i : i + n] for i in range(len(hyp) - n + 1))
-        r = Counter(ref[i : i + n] for i in range(len(ref) - n + 1))
-        overlap = sum((h & r).values())
-        precisions.append(overlap / sum(h.values()))
-        recalls.append(overlap / sum(r.values()))
+        hyp_grams = Counter(hyp[i : i + n] for i in range(len(hyp) - n + 1))
+        ref_grams = Counter(ref[i : i + n] for i in range(len(ref) - n + 1))
+        overlap = sum((hyp_grams & ref_grams).values())
+        precisions.append(overlap / sum(hyp_grams.values()))
+        recalls.append(overlap / sum(ref_grams.values()))
     p, r = sum(precisions) / len(precisions), sum(recalls) / len(recalls)
     if p + r == 0:
         return 0.0

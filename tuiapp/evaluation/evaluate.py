@@ -22,9 +22,9 @@ from typing import Any
 
 from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.errors import BadInput, NotFound
+from tuiapp.evaluation.scoring import choose_label, chrf, exact_match, normalized_match
 from tuiapp.library.fewshot import Assembler, default_budget
 from tuiapp.library.records import EvalRun, Example, ExampleSet, Template
-from tuiapp.library.scoring import choose_label, chrf, exact_match, normalized_match
 from tuiapp.library.selectors import SelectionContext, get_selector, input_text
 from tuiapp.store import db_lock, transaction
 
@@ -76,35 +76,36 @@ class EvalStore:
     def create(self, run: EvalRun) -> EvalRun:
         row = _to_row(run) | {"id": None}
         with transaction(self.db):
-            run.id = self.db["eval_runs"].insert(row).last_pk
+            run.id = self.db.table("eval_runs").insert(row).last_pk
         return run
 
     def add_row(self, run: EvalRun, result: RowResult) -> None:
         """Commit one scored row and the run's refreshed aggregates together."""
         row = asdict(result) | {"run_id": run.id}
         with transaction(self.db):
-            self.db["eval_rows"].insert(row, pk=("run_id", "example_id"))
-            self.db["eval_runs"].update(run.id, _to_row(run))
+            self.db.table("eval_rows").insert(row, pk=("run_id", "example_id"))
+            self.db.table("eval_runs").update(run.id, _to_row(run))
 
     def save(self, run: EvalRun) -> None:
         with transaction(self.db):
-            self.db["eval_runs"].update(run.id, _to_row(run))
+            self.db.table("eval_runs").update(run.id, _to_row(run))
 
     def get(self, run_id: int) -> EvalRun:
         with db_lock(self.db):
-            rows = list(self.db["eval_runs"].rows_where("id = ?", [run_id]))
+            rows = list(self.db.table("eval_runs").rows_where("id = ?", [run_id]))
         if not rows:
             raise NotFound(f"No evaluation run with id {run_id}.")
         return _from_row(rows[0])
 
     def recent(self, limit: int | None = None) -> list[EvalRun]:
         with db_lock(self.db):
-            rows = self.db["eval_runs"].rows_where(order_by="id desc", limit=limit)
+            rows = self.db.table("eval_runs").rows_where(order_by="id desc", limit=limit)
             return [_from_row(r) for r in rows]
 
     def rows(self, run_id: int) -> list[dict[str, Any]]:
         with db_lock(self.db):
-            return list(self.db["eval_rows"].rows_where("run_id = ?", [run_id], order_by="rowid"))
+            rows = self.db.table("eval_rows").rows_where("run_id = ?", [run_id], order_by="rowid")
+            return list(rows)
 
 
 def _to_row(run: EvalRun) -> dict[str, Any]:
@@ -134,7 +135,7 @@ def _max_tokens(engine: Any, template: Template, pool: list[Example], opts: Eval
     def longest(llm: Any) -> int:
         return max(len(llm.tokenize(o.encode(), add_bos=False, special=True)) for o in outputs)
 
-    return min(MAX_TOKENS_CAP, 2 * engine.call(longest).result() + 8)
+    return min(MAX_TOKENS_CAP, 2 * int(engine.call(longest).result()) + 8)
 
 
 def run_eval(

@@ -1,0 +1,29 @@
+"""Figures for people, the same in the CLI and the TUI: sizes, durations, ETAs, a run's loss."""
+
+from collections.abc import Mapping
+
+
+def duration(seconds: float) -> str:
+    """``m:ss``, or ``h:mm:ss`` from an hour up."""
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def eta_text(seconds: float | None) -> str:
+    """``ETA m:ss``; empty while there is no estimate yet."""
+    return "" if seconds is None else f"ETA {duration(seconds)}"
+
+
+def loss_text(metrics: Mapping[str, object]) -> str:
+    """A run's headline loss: the validation loss, else the last training loss; empty if none."""
+    value = metrics.get("eval_loss", metrics.get("last_loss"))
+    return f"{value:.4f}" if isinstance(value, int | float) else ""
+
+
+def human_size(n_bytes: int) -> str:
+    """Decimal units, as disks are sold: ``1.2 GB``, ``291 MB``."""
+    if n_bytes >= 10**9:
+        return f"{n_bytes / 10**9:.1f} GB"
+    return f"{n_bytes / 10**6:.0f} MB"
