@@ -65,12 +65,14 @@ def paint_seconds(command: str, marker: str) -> float:
     """Wall time from launching ``command`` in tmux until ``marker`` is on the screen."""
     tmux = ["tmux", "-L", f"bench{os.getpid()}-{time.monotonic_ns()}"]  # a private server
     start = time.perf_counter()
-    subprocess.run([*tmux, "new-session", "-d", "-s", "b", "-x", "120", "-y", "35", command],
-                   check=True)
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-s", "b", "-x", "120", "-y", "35", command], check=True
+    )
     try:
         while time.perf_counter() - start < 60:
-            screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", "b"],
-                                    capture_output=True, text=True).stdout
+            screen = subprocess.run(
+                [*tmux, "capture-pane", "-p", "-t", "b"], capture_output=True, text=True
+            ).stdout
             if marker in screen:
                 return time.perf_counter() - start
             time.sleep(0.01)
@@ -118,6 +120,7 @@ def main() -> None:
 
     # Generation speed, interleaved so machine noise hits both alike.
     app_tps, raw_tps = [], []
+
     def run_raw() -> None:
         raw.reset()
         raw_tps.append(tokens_per_s_raw(raw, args.tokens))
@@ -134,8 +137,12 @@ def main() -> None:
     prefix = long_prefix()
     one = SamplingParams(temperature=0.0, max_tokens=1)
     cold = first_token_ms(engine, one, prefix + "Which fruit is named first?")
-    warm = median([first_token_ms(engine, one, prefix + q) for q in
-                   ("Which colour is named?", "Which number is named?", "Name a place.")])
+    warm = median(
+        [
+            first_token_ms(engine, one, prefix + q)
+            for q in ("Which colour is named?", "Which number is named?", "Name a place.")
+        ]
+    )
     n_prefix = engine.count_tokens(prefix)
 
     # First paint in a real terminal.
@@ -147,16 +154,40 @@ def main() -> None:
     ready = median([paint_seconds(app_cmd, "· ready") for _ in range(3)])
 
     rows = [
-        ("generation tokens/s", f"{median(app_tps):.1f}", f"{median(raw_tps):.1f}",
-         f"{median(app_tps) / median(raw_tps):.3f}×", "raw llama-cpp-python", "≥ 0.97×"),
+        (
+            "generation tokens/s",
+            f"{median(app_tps):.1f}",
+            f"{median(raw_tps):.1f}",
+            f"{median(app_tps) / median(raw_tps):.3f}×",
+            "raw llama-cpp-python",
+            "≥ 0.97×",
+        ),
         (f"first token, cold {n_prefix}-token prompt (ms)", f"{cold:.0f}", "", "", "", ""),
-        ("first token, warm same prefix (ms)", f"{warm:.0f}", f"{cold:.0f}",
-         f"{warm / cold:.3f}×", "cold prompt", ""),
-        ("TUI first paint in tmux (s)", f"{app:.2f}", f"{bare:.2f}", f"{app / bare:.2f}×",
-         "bare Textual app", ""),
+        (
+            "first token, warm same prefix (ms)",
+            f"{warm:.0f}",
+            f"{cold:.0f}",
+            f"{warm / cold:.3f}×",
+            "cold prompt",
+            "",
+        ),
+        (
+            "TUI first paint in tmux (s)",
+            f"{app:.2f}",
+            f"{bare:.2f}",
+            f"{app / bare:.2f}×",
+            "bare Textual app",
+            "",
+        ),
         ("TUI start to model ready in tmux (s)", f"{ready:.2f}", "", "", "", ""),
-        ("RSS with model loaded (MB)", f"{rss_loaded / 1e6:.0f}", f"{rss_before / 1e6:.0f}",
-         f"+{(rss_loaded - rss_before) / 1e6:.0f} MB", "before loading", ""),
+        (
+            "RSS with model loaded (MB)",
+            f"{rss_loaded / 1e6:.0f}",
+            f"{rss_before / 1e6:.0f}",
+            f"+{(rss_loaded - rss_before) / 1e6:.0f} MB",
+            "before loading",
+            "",
+        ),
     ]
     header = ("measure", "tuiapp", "baseline", "ratio", "baseline is", "goal")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

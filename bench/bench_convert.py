@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PROMPT = "Summarise in one sentence why the sky looks blue during the day and red at sunset."
+
+
 def timed(fn, reps: int = 1) -> tuple[float, object]:
     times, result = [], None
     for _ in range(reps):

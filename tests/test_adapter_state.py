@@ -13,8 +13,18 @@ MODEL = "gemma-3-270m-q4_k_m.gguf"
 
 
 def adapter(tmp_path: Path, exports: dict, *, gguf_adapter_export: bool = False) -> Adapter:
-    return Adapter("a", 1, "ia3", "base.gguf", "0" * 64, "gemma3", str(tmp_path),
-                   gguf_adapter_export=gguf_adapter_export, mergeable=True, exports=exports)
+    return Adapter(
+        "a",
+        1,
+        "ia3",
+        "base.gguf",
+        "0" * 64,
+        "gemma3",
+        str(tmp_path),
+        gguf_adapter_export=gguf_adapter_export,
+        mergeable=True,
+        exports=exports,
+    )
 
 
 def export(tmp_path: Path, name: str, parity: dict | None) -> dict:
@@ -56,8 +66,11 @@ def test_adapters_list_shows_a_merged_exports_parity(home_with_model: Path):
     merged = home_with_model / "adapters" / "ia3-like" / "exports" / "ia3-like-Q4_K_M.gguf"
     merged.parent.mkdir(parents=True, exist_ok=True)
     merged.write_bytes(b"GGUF")
-    store.record_export("ia3-like", "merged-Q4_K_M", {"kind": "merge", "path": str(merged),
-                                                      "parity": {"passed": True}})
+    store.record_export(
+        "ia3-like",
+        "merged-Q4_K_M",
+        {"kind": "merge", "path": str(merged), "parity": {"passed": True}},
+    )
     result = tuiapp("adapters", "list")
     assert result.returncode == 0, result.stderr
     header, row = result.stdout.splitlines()

@@ -49,3 +49,20 @@ def test_every_cli_command_module_is_in_the_independence_contract() -> None:
         if f.stem not in SHARED_CLI_MODULES
     }
     assert commands - listed == set(), "add these command modules to the independence contract"
+
+
+def test_no_import_cycles_counting_function_level_and_type_checking_imports() -> None:
+    """Siblings of one layer may import each other, but never in a circle: modules, package
+    ``__init__``s, imports inside functions and under ``TYPE_CHECKING`` all count."""
+    import graphlib
+
+    import grimp
+
+    graph = grimp.build_graph("tuiapp", exclude_type_checking_imports=False, cache_dir=None)
+    sorter = graphlib.TopologicalSorter(
+        {module: graph.find_modules_directly_imported_by(module) for module in graph.modules}
+    )
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as cycle:
+        raise AssertionError(f"import cycle: {' -> '.join(cycle.args[1])}") from None

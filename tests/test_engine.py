@@ -32,8 +32,9 @@ def test_greedy_is_deterministic_and_stop_strings_cut(engine):
 
 
 def test_cancel_mid_stream_keeps_the_partial_text(engine):
-    stream = engine.complete("Write a long story about a dragon.",
-                             SamplingParams(temperature=0.0, max_tokens=200))
+    stream = engine.complete(
+        "Write a long story about a dragon.", SamplingParams(temperature=0.0, max_tokens=200)
+    )
     got = []
     for piece in stream:
         got.append(piece)

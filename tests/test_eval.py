@@ -297,7 +297,10 @@ def test_cli_ctrl_c_stops_the_run_and_keeps_its_rows(home_with_model):
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "tuiapp", "eval", "sentiment", "--limit", "60", "--threads", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:

@@ -44,8 +44,10 @@ def test_template_errors_and_sandbox_escapes_become_one_error():
         ChatTemplateFormat(escape).render([Turn("user", "x")])
 
 
-@pytest.mark.parametrize("field, value", [("temperature", -0.1), ("top_p", 0), ("max_tokens", 0),
-                                          ("min_p", 1.0), ("repeat_penalty", 0)])
+@pytest.mark.parametrize(
+    "field, value",
+    [("temperature", -0.1), ("top_p", 0), ("max_tokens", 0), ("min_p", 1.0), ("repeat_penalty", 0)],
+)
 def test_sampling_validation(field, value):
     with pytest.raises(BadInput, match=field):
         SamplingParams.from_dict({field: value})

@@ -11,8 +11,13 @@ from tuiapp.store import open_db
 
 
 def tuiapp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tuiapp", *args], capture_output=True,
-                          text=True, env=os.environ.copy() | (env or {}), timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "tuiapp", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy() | (env or {}),
+        timeout=120,
+    )
 
 
 def ok(*args: str, **kw) -> str:
@@ -31,12 +36,15 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 def test_prompts_add_edit_versions_restore_render_export(tmp_path: Path):
     path = tmp_path / "greet.yaml"
-    path.write_text("name: greet\ndescription: Say hello\ntags: [demo]\nbody: |\n"
-                    "  Hello {{ who }}!\nparams:\n  temperature: 0\n")
+    path.write_text(
+        "name: greet\ndescription: Say hello\ntags: [demo]\nbody: |\n"
+        "  Hello {{ who }}!\nparams:\n  temperature: 0\n"
+    )
     assert json.loads(ok("prompts", "add", str(path), "--json"))[0]["version"] == 1
     listed = json.loads(ok("prompts", "list", "--json"))
     assert {"name": "greet", "source": "user"}.items() <= next(
-        t for t in listed if t["name"] == "greet").items()
+        t for t in listed if t["name"] == "greet"
+    ).items()
     assert "greet" in ok("prompts", "list", "--tag", "demo")
     edited = json.loads(ok("prompts", "edit", "greet", "--body", "Hi {{ who }}.", "--json"))
     assert edited["version"] == 2
@@ -46,8 +54,11 @@ def test_prompts_add_edit_versions_restore_render_export(tmp_path: Path):
     editor.chmod(0o755)
     ok("prompts", "edit", "greet", env={"EDITOR": str(editor), "VISUAL": str(editor)})
     versions = json.loads(ok("prompts", "versions", "greet", "--json"))
-    assert [v["body"] for v in versions] == ["Hello {{ who }}!\n", "Hi {{ who }}.",
-                                             "Hey {{ who }}."]
+    assert [v["body"] for v in versions] == [
+        "Hello {{ who }}!\n",
+        "Hi {{ who }}.",
+        "Hey {{ who }}.",
+    ]
     assert ok("prompts", "render", "greet", "--var", "who=Ann") == "Hey Ann.\n"
     assert json.loads(ok("prompts", "restore", "greet", "1", "--json"))["version"] == 4
     rendered = json.loads(ok("prompts", "render", "greet", "--var", "who=Bo", "--json"))
@@ -68,9 +79,11 @@ def test_prompt_errors_are_one_line(tmp_path: Path):
     error = one_line_error(tuiapp("prompts", "render", "cls", "--var", "nope=1"))
     assert error == "Error: Template 'cls' v1: missing variables: review; unknown variables: nope"
     assert "--var expects key=value" in one_line_error(
-        tuiapp("prompts", "render", "cls", "--var", "novalue"))
+        tuiapp("prompts", "render", "cls", "--var", "novalue")
+    )
     assert "template refused" in one_line_error(
-        tuiapp("prompts", "edit", "cls", "--body", "{{ ''.__class__ }}"))
+        tuiapp("prompts", "edit", "cls", "--body", "{{ ''.__class__ }}")
+    )
     assert "already exists" in one_line_error(tuiapp("prompts", "add", str(path)))
 
 
@@ -78,8 +91,12 @@ def test_examples_import_show_export_delete(tmp_path: Path):
     src = tmp_path / "rows.csv"
     src.write_text("question,output,split\n2+2?,4,train\nCapital of France?,Paris,heldout\n")
     result = json.loads(ok("examples", "import", "qa", str(src), "--json"))
-    assert result == {"set": "qa", "added": 2, "created": True,
-                      "counts": {"train": 1, "heldout": 1}}
+    assert result == {
+        "set": "qa",
+        "added": 2,
+        "created": True,
+        "counts": {"train": 1, "heldout": 1},
+    }
     listed = json.loads(ok("examples", "list", "--json"))
     assert next(s for s in listed if s["name"] == "qa")["counts"] == {"train": 1, "heldout": 1}
     shown = json.loads(ok("examples", "show", "qa", "--split", "heldout", "--json"))
@@ -106,4 +123,5 @@ def test_bad_import_is_one_line_exit_2_and_writes_nothing(tmp_path: Path):
     one_line_error(tuiapp("examples", "import", "brand-new", str(bad)))
     assert ExampleStore(open_db()).all_counts() == before
     assert "cannot tell the format" in one_line_error(
-        tuiapp("examples", "import", "x", str(tmp_path / "rows.txt")))
+        tuiapp("examples", "import", "x", str(tmp_path / "rows.txt"))
+    )

@@ -11,8 +11,14 @@ from tuiapp.store import open_db
 @pytest.fixture
 def store():
     s = ExampleStore(open_db())
-    s.create_set(ExampleSet(name="sent", input_fields=["review", "product"],
-                            labels=["positive", "negative"], template="sentiment"))
+    s.create_set(
+        ExampleSet(
+            name="sent",
+            input_fields=["review", "product"],
+            labels=["positive", "negative"],
+            template="sentiment",
+        )
+    )
     return s
 
 
@@ -53,9 +59,12 @@ def test_rows_keep_field_order_positions_and_text(store):
     assert hits == [(a.id,)]
     changed = store.update(a.id, output="negative", inputs={"review": "bad", "product": "tv"})
     assert store.get(a.id) == changed
-    assert store.db.execute(
-        "SELECT rowid FROM examples_fts WHERE examples_fts MATCH 'battery'"
-    ).fetchall() == []
+    assert (
+        store.db.execute(
+            "SELECT rowid FROM examples_fts WHERE examples_fts MATCH 'battery'"
+        ).fetchall()
+        == []
+    )
     store.delete(b.id)
     with pytest.raises(NotFound, match=f"No example with id {b.id}"):
         store.get(b.id)
@@ -65,8 +74,10 @@ def test_rows_keep_field_order_positions_and_text(store):
     "row, message",
     [
         (Example(inputs={"review": "x"}, output="positive"), r"wrong fields \(missing product\)"),
-        (Example(inputs={"review": "x", "product": "p", "extra": "e"}, output="positive"),
-         "unknown extra"),
+        (
+            Example(inputs={"review": "x", "product": "p", "extra": "e"}, output="positive"),
+            "unknown extra",
+        ),
         (ex(output=""), "missing output"),
         (ex(split="test"), "unknown split 'test'"),
         (ex(label="meh"), "label 'meh' is not one of the set's labels"),
@@ -86,10 +97,14 @@ def test_add_many_is_all_or_nothing(store):
 
 
 def test_filters(store):
-    store.add_many("sent", [ex("Great screen"), ex("bad screen", output="negative",
-                                                     split="heldout"), ex("fine")])
+    store.add_many(
+        "sent",
+        [ex("Great screen"), ex("bad screen", output="negative", split="heldout"), ex("fine")],
+    )
     assert [e.inputs["review"] for e in store.examples("sent", contains="SCREEN")] == [
-        "Great screen", "bad screen"]
+        "Great screen",
+        "bad screen",
+    ]
     assert [e.inputs["review"] for e in store.examples("sent", split="heldout")] == ["bad screen"]
     assert len(store.examples("sent", limit=2)) == 2
     with pytest.raises(BadInput, match="Unknown split"):

@@ -17,16 +17,19 @@ from tuiapp.store import open_db
 def db():
     db = open_db()
     store = ExampleStore(db)
-    store.create_set(ExampleSet(name="sent", input_fields=["review"],
-                                labels=["positive", "negative"]))
+    store.create_set(
+        ExampleSet(name="sent", input_fields=["review"], labels=["positive", "negative"])
+    )
     store.add("sent", Example(inputs={"review": "kept"}, output="positive", label="positive"))
     return db
 
 
 def snapshot(db):
     """Everything an import could touch."""
-    return [list(db.execute(f"SELECT * FROM {t}").fetchall())
-            for t in ("example_sets", "examples", "examples_fts")]
+    return [
+        list(db.execute(f"SELECT * FROM {t}").fetchall())
+        for t in ("example_sets", "examples", "examples_fts")
+    ]
 
 
 def lines(*rows):
@@ -35,11 +38,13 @@ def lines(*rows):
 
 def test_jsonl_nested_and_flat_rows_into_a_new_set(db, tmp_path):
     path = tmp_path / "rows.jsonl"
-    path.write_text(lines(
-        {"inputs": {"q": "2+2", "ctx": "math"}, "output": "4", "split": "heldout"},
-        "",
-        {"q": "capital of France", "ctx": "geo", "output": "Paris", "label": "geo"},
-    ))
+    path.write_text(
+        lines(
+            {"inputs": {"q": "2+2", "ctx": "math"}, "output": "4", "split": "heldout"},
+            "",
+            {"q": "capital of France", "ctx": "geo", "output": "Paris", "label": "geo"},
+        )
+    )
     result = import_examples(db, "qa", path)
     assert (result.added, result.created) == (2, True)
     assert result.counts == {"train": 1, "heldout": 1}
@@ -47,8 +52,10 @@ def test_jsonl_nested_and_flat_rows_into_a_new_set(db, tmp_path):
     s = store.get_set("qa")
     assert (s.input_fields, s.labels) == (["q", "ctx"], ["geo"])
     rows = store.examples("qa")
-    assert [(r.split, r.label, r.position) for r in rows] == [("heldout", None, 0),
-                                                              ("train", "geo", 1)]
+    assert [(r.split, r.label, r.position) for r in rows] == [
+        ("heldout", None, 0),
+        ("train", "geo", 1),
+    ]
     # Appending to the existing set continues the positions.
     result = import_examples(db, "qa", path)
     assert (result.added, result.created) == (2, False)
@@ -58,26 +65,32 @@ def test_jsonl_nested_and_flat_rows_into_a_new_set(db, tmp_path):
 def test_jsonl_every_bad_line_is_reported_and_nothing_is_written(db, tmp_path):
     before = snapshot(db)
     path = tmp_path / "bad.jsonl"
-    path.write_text(lines(
-        {"review": "fine", "output": "positive"},
-        '{"review": "broken", ',
-        {"review": "no output"},
-        {"review": "x", "output": "negative", "split": "test"},
-        {"text": "x", "output": "negative"},
-        {"review": "x", "output": "negative", "label": "meh"},
-        "[1, 2]",
-        {"inputs": {"review": "x"}, "review": "y", "output": "positive"},
-        {"review": "last good", "output": "negative"},
-    ))
+    path.write_text(
+        lines(
+            {"review": "fine", "output": "positive"},
+            '{"review": "broken", ',
+            {"review": "no output"},
+            {"review": "x", "output": "negative", "split": "test"},
+            {"text": "x", "output": "negative"},
+            {"review": "x", "output": "negative", "label": "meh"},
+            "[1, 2]",
+            {"inputs": {"review": "x"}, "review": "y", "output": "positive"},
+            {"review": "last good", "output": "negative"},
+        )
+    )
     with pytest.raises(BadInput) as info:
         import_examples(db, "sent", path)
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(f"{path}: nothing imported, 7 bad lines: line 2: invalid JSON")
-    for fragment in ["line 3: missing output", "line 4: unknown split 'test'",
-                     "line 5: wrong fields (missing review; unknown text)",
-                     "line 6: label 'meh' is not one of the set's labels",
-                     "line 7: expected an object", "line 8: unknown keys review"]:
+    for fragment in [
+        "line 3: missing output",
+        "line 4: unknown split 'test'",
+        "line 5: wrong fields (missing review; unknown text)",
+        "line 6: label 'meh' is not one of the set's labels",
+        "line 7: expected an object",
+        "line 8: unknown keys review",
+    ]:
         assert fragment in message
     assert "line 1:" not in message and "line 9:" not in message
     assert snapshot(db) == before
@@ -85,14 +98,14 @@ def test_jsonl_every_bad_line_is_reported_and_nothing_is_written(db, tmp_path):
 
 def test_csv_import_with_line_numbers(db, tmp_path):
     path = tmp_path / "rows.csv"
-    path.write_text('review,output,label,split\n"multi\nline",positive,positive,heldout\n'
-                    "ok,negative,,\n")
+    path.write_text(
+        'review,output,label,split\n"multi\nline",positive,positive,heldout\nok,negative,,\n'
+    )
     assert import_examples(db, "sent", path).counts == {"train": 2, "heldout": 1}
     rows = ExampleStore(db).examples("sent")
     assert rows[1].inputs == {"review": "multi\nline"} and rows[2].label is None
     before = snapshot(db)
-    path.write_text('review,output,split\n"two\nlines",positive\nok,negative,dev\n,,\n'
-                    "x,,train\n")
+    path.write_text('review,output,split\n"two\nlines",positive\nok,negative,dev\n,,\nx,,train\n')
     with pytest.raises(BadInput) as info:
         import_examples(db, "sent", path)
     assert str(info.value).endswith(
@@ -107,17 +120,21 @@ def test_csv_import_with_line_numbers(db, tmp_path):
 
 def test_yaml_import_list_or_mapping_with_line_numbers(db, tmp_path):
     path = tmp_path / "rows.yaml"
-    path.write_text("description: yes/no questions\nlabels: [yes, no]\nexamples:\n"
-                    "  - q: Is water wet?\n    output: yes\n    label: yes\n"
-                    "  - inputs: {q: Is fire cold?}\n    output: no\n    split: heldout\n")
+    path.write_text(
+        "description: yes/no questions\nlabels: [yes, no]\nexamples:\n"
+        "  - q: Is water wet?\n    output: yes\n    label: yes\n"
+        "  - inputs: {q: Is fire cold?}\n    output: no\n    split: heldout\n"
+    )
     import_examples(db, "yn", path)
     s = ExampleStore(db).get_set("yn")
     assert (s.description, s.labels, s.input_fields) == ("yes/no questions", ["yes", "no"], ["q"])
     # Values stay text: YAML's `yes` is not turned into True.
     assert [r.output for r in ExampleStore(db).examples("yn")] == ["yes", "no"]
     before = snapshot(db)
-    path.write_text("- review: good\n  output: positive\n- review: bad\n"
-                    "- review: ok\n  output: negative\n  label: maybe\n")
+    path.write_text(
+        "- review: good\n  output: positive\n- review: bad\n"
+        "- review: ok\n  output: negative\n  label: maybe\n"
+    )
     with pytest.raises(BadInput) as info:
         import_examples(db, "sent", path)
     assert "line 3: missing output; line 4: label 'maybe'" in str(info.value)
@@ -189,11 +206,18 @@ def test_export_import_round_trip(db, tmp_path, fmt):
     store = ExampleStore(db)
     store.create_set(ExampleSet(name="multi", input_fields=["a", "b"], labels=["x", "y"]))
     tricky = ['comma, "quotes"', "new\nline", "yes", "012", "ünïcødé", "  spaced  ", "null"]
-    store.add_many("multi", [
-        Example(inputs={"a": t, "b": ""}, output=f"out {i}", label="x" if i % 2 else None,
-                split="heldout" if i % 3 == 0 else "train")
-        for i, t in enumerate(tricky)
-    ])
+    store.add_many(
+        "multi",
+        [
+            Example(
+                inputs={"a": t, "b": ""},
+                output=f"out {i}",
+                label="x" if i % 2 else None,
+                split="heldout" if i % 3 == 0 else "train",
+            )
+            for i, t in enumerate(tricky)
+        ],
+    )
     text = export_examples(db, "multi", fmt)
     path = tmp_path / f"multi.{fmt}"
     path.write_text(text, encoding="utf-8")

@@ -79,9 +79,7 @@ def test_one_error_lists_missing_and_unknown_variables():
     body = "{{ a }} {{ b }} {{ keep }}"
     with pytest.raises(TemplateVariableError) as info:
         check_variables(body, {"keep": 1, "c": 2, "d": 3}, label="Template 'x' v3")
-    assert str(info.value) == (
-        "Template 'x' v3: missing variables: a, b; unknown variables: c, d"
-    )
+    assert str(info.value) == ("Template 'x' v3: missing variables: a, b; unknown variables: c, d")
     with pytest.raises(TemplateVariableError, match="unknown variables: c$"):
         render("{{ a }}", {"a": 1, "c": 2})
     assert render("{{ a }}", {"a": 1, "c": 2}, allow_unknown=True) == "1"

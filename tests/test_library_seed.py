@@ -23,13 +23,22 @@ def write_template(root: Path, name: str, body: str, **extra) -> None:
 
 def write_set(root: Path, name: str, rows: list[tuple[str, str, str]], **meta) -> None:
     (root / "sets").mkdir(parents=True, exist_ok=True)
-    head = {"name": name, "description": "d", "template": "cls", "input_fields": ["text"],
-            "labels": ["a", "b"]} | meta
+    head = {
+        "name": name,
+        "description": "d",
+        "template": "cls",
+        "input_fields": ["text"],
+        "labels": ["a", "b"],
+    } | meta
     (root / "sets" / f"{name}.yaml").write_text(
-        "\n".join(f"{k}: {json.dumps(v)}" for k, v in head.items()) + "\n")
-    (root / "sets" / f"{name}.jsonl").write_text("".join(
-        json.dumps({"inputs": {"text": t}, "output": o, "label": o, "split": s}) + "\n"
-        for t, o, s in rows))
+        "\n".join(f"{k}: {json.dumps(v)}" for k, v in head.items()) + "\n"
+    )
+    (root / "sets" / f"{name}.jsonl").write_text(
+        "".join(
+            json.dumps({"inputs": {"text": t}, "output": o, "label": o, "split": s}) + "\n"
+            for t, o, s in rows
+        )
+    )
 
 
 @pytest.fixture
@@ -86,8 +95,10 @@ def test_user_edits_are_never_overwritten(db, root):
     write_set(root, "toy", [("shipped", "b", "train")])
     report = seed(db, root)
     assert not report.changed
-    assert sorted(report.skipped) == ["example set 'toy': edited by the user, kept",
-                                      "template 'cls': edited by the user, kept"]
+    assert sorted(report.skipped) == [
+        "example set 'toy': edited by the user, kept",
+        "template 'cls': edited by the user, kept",
+    ]
     assert templates.get("cls").body == "Mine: {{ text }}"
     assert [e.inputs["text"] for e in sets.examples("toy")] == ["one", "two", "my row"]
     # Restoring the shipped version makes it upgradable again.

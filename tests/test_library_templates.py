@@ -117,9 +117,15 @@ def test_an_edit_is_one_transaction(store, monkeypatch):
 
 
 def test_yaml_round_trip(tmp_path):
-    t = make(body="Line 1: {{ who }}\n  indented\n", system="sys", tags=["a", "b"],
-             params={"temperature": 0.0, "max_tokens": 8}, stop=["\n", "END"],
-             description="d", output_field="answer")
+    t = make(
+        body="Line 1: {{ who }}\n  indented\n",
+        system="sys",
+        tags=["a", "b"],
+        params={"temperature": 0.0, "max_tokens": 8},
+        stop=["\n", "END"],
+        description="d",
+        output_field="answer",
+    )
     text = to_yaml(t)
     assert "body: |" in text
     back = from_yaml(text, "x.yaml")

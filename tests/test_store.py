@@ -22,8 +22,9 @@ def test_upgrade_from_each_previous_schema_keeps_data(tmp_path, upto):
     path = tmp_path / "old.db"
     old = sqlite_utils.Database(path)
     migrate(old, upto=upto)
-    old["conversations"].insert({"id": 7, "title": "kept", "model": "m", "created": "t",
-                                 "updated": "t"})
+    old["conversations"].insert(
+        {"id": 7, "title": "kept", "model": "m", "created": "t", "updated": "t"}
+    )
     old.conn.close()
     db = open_db(path)
     assert len(list(db["_migrations"].rows)) == len(MIGRATIONS)
@@ -48,8 +49,10 @@ def test_messages_are_stored_with_stats_and_stopped_mark():
     h = History(open_db())
     conv = h.new_conversation("first", model="gemma")
     h.add_message(conv.id, Message("user", "Tell me about otters"))
-    reply = h.add_message(conv.id, Message("assistant", "Otters are", params={"seed": 1},
-                                           completion_tokens=3, stopped=True))
+    reply = h.add_message(
+        conv.id,
+        Message("assistant", "Otters are", params={"seed": 1}, completion_tokens=3, stopped=True),
+    )
     msgs = h.messages(conv.id)
     assert [m.role for m in msgs] == ["user", "assistant"]
     assert msgs[1].stopped is True and msgs[1].params == {"seed": 1}

@@ -22,22 +22,28 @@ class Terminal:
         # size. Started directly, a loaded machine can run the app while tmux still has the pane
         # at 80x24 and the resize signal arrives before the app listens for it (seen in CI).
         size = ["-x", str(width), "-y", str(height)]
-        subprocess.run([*self.tmux, "new-session", "-d", "-s", "app", *size, "sleep 600"],
-                       check=True)
-        subprocess.run([*self.tmux, "set-option", "-g", "default-size", f"{width}x{height}"],
-                       check=True)
+        subprocess.run(
+            [*self.tmux, "new-session", "-d", "-s", "app", *size, "sleep 600"], check=True
+        )
+        subprocess.run(
+            [*self.tmux, "set-option", "-g", "default-size", f"{width}x{height}"], check=True
+        )
         subprocess.run([*self.tmux, "resize-window", "-t", "app", *size], check=True)
-        shown = subprocess.run([*self.tmux, "display-message", "-p", "-t", "app",
-                                "#{pane_width}x#{pane_height}"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        shown = subprocess.run(
+            [*self.tmux, "display-message", "-p", "-t", "app", "#{pane_width}x#{pane_height}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         assert shown == f"{width}x{height}", shown
         # COLUMNS/LINES in the environment would override the real size of the terminal.
         command = f"exec env -u COLUMNS -u LINES {command}"
         subprocess.run([*self.tmux, "respawn-pane", "-k", "-t", "app", command], check=True)
 
     def screen(self) -> str:
-        return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", "app"],
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            [*self.tmux, "capture-pane", "-p", "-t", "app"], capture_output=True, text=True
+        ).stdout
 
     def send(self, *keys: str) -> None:
         subprocess.run([*self.tmux, "send-keys", "-t", "app", *keys], check=True)
@@ -64,8 +70,9 @@ def test_chat_in_a_real_terminal(home_with_model):
         term.send("Enter")
         # The reply streams in; when it ends the status bar adds its time to first token.
         # The sidebar titles the conversation with the question.
-        screen = term.wait_for(lambda s: "first token" in s and "Name three colours" in s,
-                               timeout=120)
+        screen = term.wait_for(
+            lambda s: "first token" in s and "Name three colours" in s, timeout=120
+        )
         term.send("C-q")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and "app" in term.screen():

@@ -75,8 +75,14 @@ class TuiApp(App[None]):
         Binding("f4", "evaluate", "Evaluate", show=False, tooltip="Zero- vs few-shot scores"),
         Binding("f5", "train", "Train", show=False, tooltip="Train an adapter, see runs"),
         # priority: the chat input (a TextArea) binds f6 and f7 to line and all selection
-        Binding("f6", "adapters", "Adapters", show=False, priority=True,
-                tooltip="Adapters: convert, merge, delete"),
+        Binding(
+            "f6",
+            "adapters",
+            "Adapters",
+            show=False,
+            priority=True,
+            tooltip="Adapters: convert, merge, delete",
+        ),
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False, tooltip="Quit tuiapp"),
     ]
 

@@ -3,11 +3,18 @@
 The child gets the same data dir however the parent found it, unbuffered output (JSON-lines
 events are read as they come), no network for Hugging Face, and its own session, so a Ctrl-C
 meant for the TUI or the CLI does not reach it: the parent cancels it with SIGTERM instead.
+``ChildJob`` is what every such child looks like to its parent: JSON-lines events on stdout,
+the stderr log for when it dies without a word, cancel and kill.
 """
 
+import json
 import os
+import signal
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tuiapp.paths import data_dir
 
@@ -39,3 +46,59 @@ def spawn(cmd: list[str], log: Path) -> "subprocess.Popen[str]":
             start_new_session=True,
             bufsize=1,
         )
+
+
+def parse_event(line: str) -> dict[str, Any] | None:
+    """The event on ``line``, or None for anything else a library printed to stdout."""
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) and "event" in data else None
+
+
+class ChildJob:
+    """A running child that reports events as JSON lines. ``read()`` is used by one thread;
+    ``cancel()`` and ``kill()`` may come from any."""
+
+    what = "child process"  # how lost_message names it: "the training process", ...
+
+    def __init__(self, process: "subprocess.Popen[str]", log: Path) -> None:
+        self.process = process
+        self.log = log
+        self.cancelled = threading.Event()
+
+    def read(self) -> Iterator[dict[str, Any]]:
+        """Each event the child writes, in order; returns once it has exited."""
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            event = parse_event(line)
+            if event is not None:
+                yield event
+        self.process.wait()
+
+    def lost_message(self) -> str:
+        """Why the child ended without a last event: its exit status and its log's last line."""
+        code = self.process.wait()
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        lines = text.strip().splitlines()
+        why = f"the {self.what} ended unexpectedly (exit status {code})"
+        return f"{why}: {lines[-1]}" if lines else why
+
+    def cancel(self) -> None:
+        """Ask the child to stop (SIGTERM: it ends its current step and says so)."""
+        self.cancelled.set()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Stop at once (SIGKILL): the child gets no chance to clean up or report."""
+        if self.process.poll() is None:
+            self.process.kill()
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None

@@ -40,10 +40,10 @@ class AdaptJobStore:
         with transaction(self.db):
             self.db.table(TABLE).update(job_id, changes)
 
-    def end(self, job_id: int, status: Status, stage: Stage, error: str | None,
-            report: dict[str, Any]) -> None:
-        self.update(job_id, status=status, stage=stage, error=error, report=report,
-                    finished=now())
+    def end(
+        self, job_id: int, status: Status, stage: Stage, error: str | None, report: dict[str, Any]
+    ) -> None:
+        self.update(job_id, status=status, stage=stage, error=error, report=report, finished=now())
 
     def list_jobs(self, limit: int | None = 20) -> list[dict[str, Any]]:
         """Recent jobs, newest first, options and reports decoded."""

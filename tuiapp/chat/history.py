@@ -108,8 +108,9 @@ class History:
         """The adapter mix (``[{"name", "scale"}]``) used for this conversation's replies."""
         self.get_conversation(conversation_id)
         with transaction(self.db):
-            self.db.table("conversations").update(conversation_id,
-                                            {"adapters": json.dumps(adapters)})
+            self.db.table("conversations").update(
+                conversation_id, {"adapters": json.dumps(adapters)}
+            )
         return self.get_conversation(conversation_id)
 
     def delete(self, conversation_id: int) -> None:
@@ -177,8 +178,13 @@ class History:
         with self.lock:
             rows = self.db.execute(sql, [match.strip(), limit]).fetchall()
         return [
-            SearchHit(conversation_id=cid, conversation_title=title, message_id=mid, role=role,
-                      snippet=snip)
+            SearchHit(
+                conversation_id=cid,
+                conversation_title=title,
+                message_id=mid,
+                role=role,
+                snippet=snip,
+            )
             for mid, cid, role, title, snip in rows
         ]
 

@@ -54,9 +54,15 @@ class ActiveModel:
 class Reply:
     """A streaming reply. Iterate for text pieces; the message is stored when it ends."""
 
-    def __init__(self, service: "ChatService", conversation_id: int, stream: Stream,
-                 params: SamplingParams, raw: bool,
-                 adapters: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        service: "ChatService",
+        conversation_id: int,
+        stream: Stream,
+        params: SamplingParams,
+        raw: bool,
+        adapters: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.service = service
         self.adapters = adapters or []
         self.conversation_id = conversation_id
@@ -93,7 +99,9 @@ class Reply:
             return
         active = self.service.active
         params = self.params.to_dict() | {
-            "raw": self.raw, "format": "raw" if self.raw or not active else active.format.name}
+            "raw": self.raw,
+            "format": "raw" if self.raw or not active else active.format.name,
+        }
         if self.adapters:
             params["adapters"] = self.adapters
         self.message = self.service.history.add_message(
@@ -141,8 +149,9 @@ class ChatService:
         info = self.registry.info(path)
         read_gguf_info(path)  # validates header and size even when the metadata is cached
         name = self.registry.name_for(path)
-        return ActiveModel(name, path, info,
-                           format_for(info.chat_template, info.bos_token, info.eos_token))
+        return ActiveModel(
+            name, path, info, format_for(info.chat_template, info.bos_token, info.eos_token)
+        )
 
     def load(self, spec: str | None = None) -> ActiveModel:
         """Load a model and wait for it: the CLI's and one-click adapt's way."""
@@ -187,8 +196,7 @@ class ChatService:
         """Check each (name, scale) can run on the loaded model; the mix as stored."""
         return [{"name": name, "scale": scale} for name, scale, _ in self._checked(specs)]
 
-    def set_adapters(self, conversation_id: int,
-                     specs: list[tuple[str, float]]) -> Conversation:
+    def set_adapters(self, conversation_id: int, specs: list[tuple[str, float]]) -> Conversation:
         """Use these adapters (name, scale) for every later reply in the conversation."""
         return self.history.set_adapters(conversation_id, self.check_adapters(specs))
 
@@ -219,8 +227,13 @@ class ChatService:
         return self.active
 
     # -- sending ---------------------------------------------------------------------------
-    def send(self, conversation_id: int, text: str, params: SamplingParams | None = None,
-             raw: bool = False) -> Reply:
+    def send(
+        self,
+        conversation_id: int,
+        text: str,
+        params: SamplingParams | None = None,
+        raw: bool = False,
+    ) -> Reply:
         """Store the user's message, then stream the model's reply to it."""
         params = params or SamplingParams()
         params.validate()
@@ -231,8 +244,9 @@ class ChatService:
             self.history.rename(conversation_id, _title_from(text))
         return self._reply(conversation_id, params, raw, text)
 
-    def regenerate(self, conversation_id: int, params: SamplingParams | None = None,
-                   raw: bool = False) -> Reply:
+    def regenerate(
+        self, conversation_id: int, params: SamplingParams | None = None, raw: bool = False
+    ) -> Reply:
         """Replace the last assistant reply with a new one."""
         params = params or SamplingParams()
         msgs = self.history.messages(conversation_id)
@@ -243,16 +257,23 @@ class ChatService:
             raise EngineError("Nothing to regenerate: the conversation has no user message.")
         return self._reply(conversation_id, params, raw, msgs[-1].content)
 
-    def _reply(self, conversation_id: int, params: SamplingParams, raw: bool,
-               last_user_text: str) -> Reply:
+    def _reply(
+        self, conversation_id: int, params: SamplingParams, raw: bool, last_user_text: str
+    ) -> Reply:
         model = self.require_model()
         if raw:
             return self._stream(conversation_id, last_user_text, params, None, raw=True)
         prompt = self.build_prompt(conversation_id, params)
         return self._stream(conversation_id, prompt, params, model.format.stop, raw=False)
 
-    def _stream(self, conversation_id: int, prompt: str, params: SamplingParams,
-                stop: list[str] | None, raw: bool) -> Reply:
+    def _stream(
+        self,
+        conversation_id: int,
+        prompt: str,
+        params: SamplingParams,
+        stop: list[str] | None,
+        raw: bool,
+    ) -> Reply:
         """Generate with the conversation's adapters; the reply records the mix it used."""
         # Always an explicit mix ({} = the base model): the engine keeps the last one otherwise.
         mix = self.adapter_mix(conversation_id)
@@ -268,18 +289,24 @@ class ChatService:
 
     def template_prompt(self, filled: FilledTemplate, max_tokens: int, seed: int = 0) -> Prompt:
         """The exact prompt a run of ``filled`` sends now (a raw rendering with no model)."""
-        return template_prompt(self, filled, max_tokens, model_ready=self.ready, seed=seed)
+        active = self.active if self.ready else None
+        return template_prompt(self.history.db, self.engine, active, filled, max_tokens, seed=seed)
 
-    def send_template(self, conversation_id: int, filled: FilledTemplate,
-                      params: SamplingParams, seed: int = 0) -> tuple[Reply, Prompt]:
+    def send_template(
+        self, conversation_id: int, filled: FilledTemplate, params: SamplingParams, seed: int = 0
+    ) -> tuple[Reply, Prompt]:
         """Store the template's rendered body as the user's turn, then stream the whole
         few-shot prompt as one completion, with the conversation's adapters."""
         params.validate()
         model = self.require_model()
         self.history.get_conversation(conversation_id)  # a bad id fails before any work
-        prompt = template_prompt(self, filled, params.max_tokens, seed=seed)
-        self.history.add_message(conversation_id, Message(
-            "user", filled.query(), model=model.name, params=filled.message_params(prompt)))
+        prompt = template_prompt(
+            self.history.db, self.engine, model, filled, params.max_tokens, seed=seed
+        )
+        self.history.add_message(
+            conversation_id,
+            Message("user", filled.query(), model=model.name, params=filled.message_params(prompt)),
+        )
         return self._stream(conversation_id, prompt.text, params, prompt.stop, raw=False), prompt
 
 

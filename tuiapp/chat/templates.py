@@ -9,16 +9,15 @@ raw rendering, lengths in characters, no budget).
 """
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
+
+import sqlite_utils
 
 from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.errors import BadInput
 from tuiapp.library.fewshot import Assembler, Prompt, prompt_for
 from tuiapp.library.records import Template
 from tuiapp.library.selectors import get_selector
-
-if TYPE_CHECKING:
-    from tuiapp.chat.service import ChatService
 
 TITLE_CHARS = 40
 
@@ -79,26 +78,45 @@ class _Unloaded:
 
 
 def template_prompt(
-    service: "ChatService",
+    db: sqlite_utils.Database,
+    engine: Any,
+    active: Any,
     filled: FilledTemplate,
     max_tokens: int,
     *,
-    model_ready: bool = True,
     seed: int = 0,
 ) -> Prompt:
-    """The exact prompt for ``filled``. Call it off the UI thread: it may use the engine."""
+    """The exact prompt for ``filled`` on ``engine`` with ``active`` (``ChatService.active``)
+    loaded; with ``active`` None, the raw rendering. Call it off the UI thread: it may use the
+    engine."""
     filled.check()
-    db = service.history.db
-    active = service.active
-    if model_ready and active is not None:
-        return prompt_for(db, service.engine, active, filled.template, filled.variables,
-                          shots=filled.shots, selector=filled.selector,
-                          set_name=filled.set_name, seed=seed, max_tokens=max_tokens)
+    if active is not None:
+        return prompt_for(
+            db,
+            engine,
+            active,
+            filled.template,
+            filled.variables,
+            shots=filled.shots,
+            selector=filled.selector,
+            set_name=filled.set_name,
+            seed=seed,
+            max_tokens=max_tokens,
+        )
     if filled.shots and get_selector(filled.selector).needs_embeddings:
         raise BadInput(f"The '{filled.selector}' selector needs a loaded model (ctrl+o).")
-    return prompt_for(db, _Unloaded(), None, filled.template, filled.variables,
-                      shots=filled.shots, selector=filled.selector, set_name=filled.set_name,
-                      seed=seed, max_tokens=max_tokens)
+    return prompt_for(
+        db,
+        _Unloaded(),
+        None,
+        filled.template,
+        filled.variables,
+        shots=filled.shots,
+        selector=filled.selector,
+        set_name=filled.set_name,
+        seed=seed,
+        max_tokens=max_tokens,
+    )
 
 
 def describe(prompt: Prompt, model_ready: bool) -> str:

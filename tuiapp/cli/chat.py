@@ -15,8 +15,15 @@ from tuiapp.library.records import Template
 from tuiapp.store import open_db
 
 DEFAULTS = SamplingParams()
-SAMPLING_OPTIONS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens",
-                    "seed")
+SAMPLING_OPTIONS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "repeat_penalty",
+    "max_tokens",
+    "seed",
+)
 
 
 @cli.command()
@@ -34,31 +41,88 @@ SAMPLING_OPTIONS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", 
 @click.option("--threads", type=int, default=None, help="CPU threads (default: physical cores).")
 @click.option("--ctx", "n_ctx", type=int, default=4096, show_default=True, help="Context size.")
 @click.option("-t", "--template", default=None, help="Fill this prompt template instead of PROMPT.")
-@click.option("--var", "variables", multiple=True, metavar="KEY=VALUE",
-              help="A template variable (repeat for each).")
-@click.option("--shots", type=int, default=0, show_default=True,
-              help="Few-shot examples from the template's example set.")
-@click.option("--selector", default="fixed", show_default=True,
-              help="How examples are chosen: fixed | random | bm25 | embedding | mmr.")
-@click.option("--examples", "set_name", default=None,
-              help="Example set for --shots (default: the one attached to the template).")
+@click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A template variable (repeat for each).",
+)
+@click.option(
+    "--shots",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Few-shot examples from the template's example set.",
+)
+@click.option(
+    "--selector",
+    default="fixed",
+    show_default=True,
+    help="How examples are chosen: fixed | random | bm25 | embedding | mmr.",
+)
+@click.option(
+    "--examples",
+    "set_name",
+    default=None,
+    help="Example set for --shots (default: the one attached to the template).",
+)
 @click.option("--show-prompt", is_flag=True, help="Print the assembled prompt on stderr.")
-@click.option("-a", "--adapter", "adapter_specs", multiple=True, metavar="NAME[:SCALE]",
-              help="Apply a converted adapter (repeat to mix); kept for the conversation.")
+@click.option(
+    "-a",
+    "--adapter",
+    "adapter_specs",
+    multiple=True,
+    metavar="NAME[:SCALE]",
+    help="Apply a converted adapter (repeat to mix); kept for the conversation.",
+)
 @json_option
-def chat(prompt: str | None, model: str | None, conversation: int | None, max_tokens: int,
-         temperature: float, top_p: float, top_k: int, min_p: float, repeat_penalty: float,
-         seed: int | None, raw: bool, threads: int | None, n_ctx: int, template: str | None,
-         variables: tuple[str, ...], shots: int, selector: str, set_name: str | None,
-         show_prompt: bool, adapter_specs: tuple[str, ...], as_json: bool) -> None:
+def chat(
+    prompt: str | None,
+    model: str | None,
+    conversation: int | None,
+    max_tokens: int,
+    temperature: float,
+    top_p: float,
+    top_k: int,
+    min_p: float,
+    repeat_penalty: float,
+    seed: int | None,
+    raw: bool,
+    threads: int | None,
+    n_ctx: int,
+    template: str | None,
+    variables: tuple[str, ...],
+    shots: int,
+    selector: str,
+    set_name: str | None,
+    show_prompt: bool,
+    adapter_specs: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Send PROMPT (or standard input) and stream the reply.
 
     With --template NAME --var key=value ..., the template is filled instead (optionally with
     --shots K examples chosen by --selector) and sent as one completion.
     """
     if template is not None:
-        _chat_template(template, variables, shots, selector, set_name, model, seed, threads,
-                       n_ctx, show_prompt, as_json, prompt, conversation, raw, adapter_specs)
+        _chat_template(
+            template,
+            variables,
+            shots,
+            selector,
+            set_name,
+            model,
+            seed,
+            threads,
+            n_ctx,
+            show_prompt,
+            as_json,
+            prompt,
+            conversation,
+            raw,
+            adapter_specs,
+        )
         return
     if variables or shots:
         raise click.UsageError("--var and --shots need --template.")
@@ -84,8 +148,14 @@ def chat(prompt: str | None, model: str | None, conversation: int | None, max_to
     _stream_reply(reply, service, conv_id, active.name, as_json)
 
 
-def _stream_reply(reply: Reply, service: ChatService, conv_id: int, model_name: str,
-                  as_json: bool, extra: dict[str, Any] | None = None) -> None:
+def _stream_reply(
+    reply: Reply,
+    service: ChatService,
+    conv_id: int,
+    model_name: str,
+    as_json: bool,
+    extra: dict[str, Any] | None = None,
+) -> None:
     try:
         for piece in reply:
             if not as_json:
@@ -98,9 +168,16 @@ def _stream_reply(reply: Reply, service: ChatService, conv_id: int, model_name: 
     done = reply.completion
     if as_json:
         msg = reply.message
-        print_json({"conversation_id": conv_id, "message_id": msg.id if msg else None,
-                    "model": model_name, "reply": done.text if done else "",
-                    **(done.to_dict() if done else {}), **(extra or {})})
+        print_json(
+            {
+                "conversation_id": conv_id,
+                "message_id": msg.id if msg else None,
+                "model": model_name,
+                "reply": done.text if done else "",
+                **(done.to_dict() if done else {}),
+                **(extra or {}),
+            }
+        )
     else:
         click.echo()
         if done and done.stopped:
@@ -121,16 +198,31 @@ def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
 def _template_params(template: Template) -> SamplingParams:
     """The template's sampling defaults, overridden by options given on the command line."""
     ctx = click.get_current_context()
-    given = {name: ctx.params[name] for name in SAMPLING_OPTIONS
-             if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    given = {
+        name: ctx.params[name]
+        for name in SAMPLING_OPTIONS
+        if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+    }
     return SamplingParams.from_dict(template.params | given)
 
 
-def _chat_template(name: str, pairs: tuple[str, ...], shots: int, selector: str,
-                   set_name: str | None, model: str | None, seed: int | None,
-                   threads: int | None, n_ctx: int, show_prompt: bool, as_json: bool,
-                   prompt: str | None, conversation: int | None, raw: bool,
-                   adapter_specs: tuple[str, ...]) -> None:
+def _chat_template(
+    name: str,
+    pairs: tuple[str, ...],
+    shots: int,
+    selector: str,
+    set_name: str | None,
+    model: str | None,
+    seed: int | None,
+    threads: int | None,
+    n_ctx: int,
+    show_prompt: bool,
+    as_json: bool,
+    prompt: str | None,
+    conversation: int | None,
+    raw: bool,
+    adapter_specs: tuple[str, ...],
+) -> None:
     from tuiapp.chat.templates import FilledTemplate
     from tuiapp.library.examples import default_set_for
     from tuiapp.library.seed import open_library
@@ -157,7 +249,17 @@ def _chat_template(name: str, pairs: tuple[str, ...], shots: int, selector: str,
     if show_prompt:
         click.echo(built.text, err=True)
         click.echo("-" * 40, err=True)
-    _stream_reply(reply, service, conv_id, active.name, as_json,
-                  {"template": template.name, "template_version": template.version,
-                   "examples": built.example_ids, "dropped": built.n_dropped,
-                   "prompt": built.text})
+    _stream_reply(
+        reply,
+        service,
+        conv_id,
+        active.name,
+        as_json,
+        {
+            "template": template.name,
+            "template_version": template.version,
+            "examples": built.example_ids,
+            "dropped": built.n_dropped,
+            "prompt": built.text,
+        },
+    )

@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import click
+import sqlite_utils
 
 from tuiapp.cli.jobs import ctrl_c
 from tuiapp.cli.output import json_option, print_json, print_table
@@ -39,12 +40,21 @@ def eval_() -> None:
     help="Example set (default: the one attached to the template).",
 )
 @click.option("--split", default="heldout", show_default=True, help="Rows to score.")
-@click.option("--mode", type=click.Choice(["zero", "few", "adapter"]), default="zero",
-              show_default=True)
-@click.option("--shots", type=int, default=None,
-              help="Examples per prompt (few: 4; adapter: as the adapter was trained).")
-@click.option("--adapter", default=None, metavar="NAME[:SCALE]",
-              help="--mode adapter: the (converted) adapter to evaluate.")
+@click.option(
+    "--mode", type=click.Choice(["zero", "few", "adapter"]), default="zero", show_default=True
+)
+@click.option(
+    "--shots",
+    type=int,
+    default=None,
+    help="Examples per prompt (few: 4; adapter: as the adapter was trained).",
+)
+@click.option(
+    "--adapter",
+    default=None,
+    metavar="NAME[:SCALE]",
+    help="--mode adapter: the (converted) adapter to evaluate.",
+)
 @click.option(
     "--selector", default="fixed", show_default=True, help="fixed | random | bm25 | embedding | mmr"
 )
@@ -94,6 +104,7 @@ def run(
     from tuiapp.chat.service import ChatService
     from tuiapp.evaluation.evaluate import EvalOptions, run_eval
     from tuiapp.library.examples import ExampleStore, default_set_for
+    from tuiapp.library.records import as_eval_mode, as_split
     from tuiapp.library.seed import open_library
     from tuiapp.library.selectors import get_selector
     from tuiapp.library.templates import TemplateStore
@@ -114,14 +125,24 @@ def run(
     rows = examples_store.examples(example_set.name)
     service = ChatService.open(db, n_threads=threads, n_ctx=n_ctx)
     service.load(model)
-    opts = EvalOptions(mode=mode, split=split, shots=shots, selector=selector, limit=limit,
-                       seed=seed, mmr_lambda=mmr_lambda, order=order, max_tokens=max_tokens,
-                       adapter=adapter)
+    opts = EvalOptions(
+        mode=as_eval_mode(mode),
+        split=as_split(split),
+        shots=shots,
+        selector=selector,
+        limit=limit,
+        seed=seed,
+        mmr_lambda=mmr_lambda,
+        order=order,
+        max_tokens=max_tokens,
+        adapter=adapter,
+    )
     # The bar goes to stderr, and only to a terminal: scripts get clean output.
     bar = None
     if sys.stderr.isatty():
-        bar = click.progressbar(length=1, label=f"{template} {mode}", file=sys.stderr,
-                                show_eta=True, show_pos=True)
+        bar = click.progressbar(
+            length=1, label=f"{template} {mode}", file=sys.stderr, show_eta=True, show_pos=True
+        )
 
     def progress(done: int, total: int, eta: float | None) -> None:
         if bar is not None:
@@ -136,8 +157,17 @@ def run(
 
     try:
         with ctrl_c(cancel.set, quit_now, "\nStopping… (Ctrl-C again to quit now)"):
-            result = run_eval(db, service.engine, service.require_model(), tmpl, example_set,
-                              rows, opts, progress=progress, cancel=cancel)
+            result = run_eval(
+                db,
+                service.engine,
+                service.require_model(),
+                tmpl,
+                example_set,
+                rows,
+                opts,
+                progress=progress,
+                cancel=cancel,
+            )
     finally:
         if bar is not None:
             bar.render_finish()
@@ -151,7 +181,7 @@ def run(
         sys.exit(130)
 
 
-def _adapter_shots(db: Any, spec: str | None) -> int:
+def _adapter_shots(db: sqlite_utils.Database, spec: str | None) -> int:
     """Check the adapter before the model loads; the shots it was trained with."""
     from tuiapp.chat.service import parse_adapter_spec
     from tuiapp.training.store import AdapterStore, parse_source, usable_gguf
@@ -168,13 +198,14 @@ def _summary(run: Any) -> str:
     from tuiapp.evaluation.evaluate import compare
 
     row = compare([run])[0]
-    text = (f"Run {run.id} ({run.status}): {row['rows']} rows, exact {_pct(run.exact)}, "
-            f"normalized {_pct(run.normalized)}")
+    text = (
+        f"Run {run.id} ({run.status}): {row['rows']} rows, exact {_pct(run.exact)}, "
+        f"normalized {_pct(run.normalized)}"
+    )
     if run.label_accuracy is not None:
         text += f", label accuracy {_pct(run.label_accuracy)}"
     if run.n_scored:
-        text += (f"; {row['tokens_per_query']} prompt tokens and {row['s_per_query']} s "
-                 "per query")
+        text += f"; {row['tokens_per_query']} prompt tokens and {row['s_per_query']} s per query"
     return text + "."
 
 

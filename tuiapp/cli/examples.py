@@ -10,8 +10,13 @@ from tuiapp.library.examples import SPLITS, ExampleStore
 from tuiapp.library.io import FORMATS, detect_format, export_examples, import_examples
 from tuiapp.library.seed import open_library
 
-format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-                             help="File format (default: from the file's extension).")
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="File format (default: from the file's extension).",
+)
 
 
 def _short(text: str, width: int = 48) -> str:
@@ -36,9 +41,14 @@ def list_(as_json: bool) -> None:
         print_json([s.to_dict() | {"counts": counts.get(s.name, empty)} for s in sets])
         return
     rows = [
-        {"name": s.name, "fields": ", ".join(s.input_fields),
-         "labels": ", ".join(s.labels or []), "template": s.template, "source": s.source,
-         **counts.get(s.name, empty)}
+        {
+            "name": s.name,
+            "fields": ", ".join(s.input_fields),
+            "labels": ", ".join(s.labels or []),
+            "template": s.template,
+            "source": s.source,
+            **counts.get(s.name, empty),
+        }
         for s in sets
     ]
     print_table(rows, ["name", "fields", "labels", "template", *SPLITS, "source"])
@@ -50,19 +60,27 @@ def list_(as_json: bool) -> None:
 @click.option("--contains", default=None, help="Only rows whose text contains this.")
 @click.option("-n", "--limit", type=int, default=None)
 @json_option
-def show(set_name: str, split: str | None, contains: str | None, limit: int | None,
-         as_json: bool) -> None:
+def show(
+    set_name: str, split: str | None, contains: str | None, limit: int | None, as_json: bool
+) -> None:
     """Show a set's rows in order."""
     store = ExampleStore(open_library())
     s = store.get_set(set_name)
     rows = store.examples(set_name, split=split, contains=contains, limit=limit)
     if as_json:
-        print_json(s.to_dict() | {"counts": store.counts(set_name),
-                                  "examples": [r.to_dict() for r in rows]})
+        print_json(
+            s.to_dict()
+            | {"counts": store.counts(set_name), "examples": [r.to_dict() for r in rows]}
+        )
         return
     table = [
-        {"id": r.id, "split": r.split, "label": r.label,
-         "inputs": _short(" | ".join(r.inputs.values())), "output": _short(r.output, 32)}
+        {
+            "id": r.id,
+            "split": r.split,
+            "label": r.label,
+            "inputs": _short(" | ".join(r.inputs.values())),
+            "output": _short(r.output, 32),
+        }
         for r in rows
     ]
     print_table(table, ["id", "split", "label", "inputs", "output"])
@@ -93,8 +111,12 @@ def export(set_name: str, output: Path | None, fmt: str | None, as_json: bool) -
     """Write a set's rows as JSONL (default), CSV or YAML (stdout, or -o FILE)."""
     fmt = detect_format(output, fmt) if output and not fmt else fmt or "jsonl"
     text = export_examples(open_library(), set_name, fmt)
-    emit_export(text, output, as_json,
-                {"set": set_name, "format": fmt, **({} if output else {"content": text})})
+    emit_export(
+        text,
+        output,
+        as_json,
+        {"set": set_name, "format": fmt, **({} if output else {"content": text})},
+    )
 
 
 @examples.command()

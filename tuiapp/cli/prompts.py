@@ -44,8 +44,13 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 
 def _summary(t: Template, source: str | None = None) -> dict[str, Any]:
     first = t.description or t.body.strip().splitlines()[0]
-    return {"name": t.name, "version": t.version, "source": source, "tags": ", ".join(t.tags),
-            "description": first[:60]}
+    return {
+        "name": t.name,
+        "version": t.version,
+        "source": source,
+        "tags": ", ".join(t.tags),
+        "description": first[:60],
+    }
 
 
 def _done(t: Template, what: str, as_json: bool) -> None:
@@ -105,8 +110,14 @@ def versions(name: str, as_json: bool) -> None:
     if as_json:
         print_json([t.to_dict() for t in found])
     else:
-        rows = [{"version": t.version, "created": t.created,
-                 "body": t.body.strip().splitlines()[0][:60]} for t in found]
+        rows = [
+            {
+                "version": t.version,
+                "created": t.created,
+                "body": t.body.strip().splitlines()[0][:60],
+            }
+            for t in found
+        ]
         print_table(rows, ["version", "created", "body"])
 
 
@@ -131,7 +142,8 @@ def import_(files: tuple[Path, ...], as_json: bool) -> None:
     with transaction(store.db):
         done = [
             store.update(t.name, **{k: getattr(t, k) for k in EDITABLE})
-            if store.exists(t.name) else store.create(t)
+            if store.exists(t.name)
+            else store.create(t)
             for t in loaded
         ]
     _report(done, "Imported", as_json)
@@ -147,21 +159,37 @@ def import_(files: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--tag", "tags", multiple=True, help="Tag (repeat; replaces the list).")
 @click.option("--param", "params", multiple=True, help="Sampling default key=value (merged).")
 @json_option
-def edit(name: str, body: str | None, system: str | None, description: str | None,
-         output_field: str | None, stop: tuple[str, ...], tags: tuple[str, ...],
-         params: tuple[str, ...], as_json: bool) -> None:
+def edit(
+    name: str,
+    body: str | None,
+    system: str | None,
+    description: str | None,
+    output_field: str | None,
+    stop: tuple[str, ...],
+    tags: tuple[str, ...],
+    params: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Edit a template: with options, or in $EDITOR as YAML when none is given."""
     store = _store()
     current = store.get(name)
-    given = {"body": body, "system": system, "description": description,
-             "output_field": output_field, "stop": list(stop) or None, "tags": list(tags) or None}
+    given = {
+        "body": body,
+        "system": system,
+        "description": description,
+        "output_field": output_field,
+        "stop": list(stop) or None,
+        "tags": list(tags) or None,
+    }
     changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if params:
         values = {k: yaml.safe_load(v) for k, v in _pairs(params, "--param").items()}
         changes["params"] = current.params | values
     if not changes:
-        header = (f"# Template '{name}', version {current.version}. Save and quit to make "
-                  f"version {current.version + 1}; the name cannot change here.\n")
+        header = (
+            f"# Template '{name}', version {current.version}. Save and quit to make "
+            f"version {current.version + 1}; the name cannot change here.\n"
+        )
         text = click.edit(header + to_yaml(current), extension=".yaml", require_save=True)
         if text is None:
             click.echo("No changes.", err=True)

@@ -13,27 +13,34 @@ kept on the adapter record (``exports``), parity report included, whether parity
 the caller must show ``parity_warning(export)``. Nothing here imports torch or llama_cpp.
 """
 
-import json
-import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from tuiapp.children import spawn
+import sqlite_utils
+
+from tuiapp.children import ChildJob, spawn
 from tuiapp.errors import BadInput, NotFound, TuiappError
 from tuiapp.training.store import Adapter, AdapterStore
 
-KINDS = ("adapter", "merge")
+ExportKind = Literal["adapter", "merge"]  # a GGUF LoRA adapter, or the merged, requantized model
+KINDS: tuple[ExportKind, ...] = ("adapter", "merge")
+
+
+def as_export_kind(value: str) -> ExportKind:
+    for kind in KINDS:
+        if value == kind:
+            return kind
+    raise BadInput(f"Unknown export {value!r}: use adapter or merge.")
 
 
 class ConversionFailed(TuiappError):
     exit_code = 1
 
 
-def base_gguf_for(db: Any, adapter: Adapter) -> Path:
+def base_gguf_for(db: sqlite_utils.Database, adapter: Adapter) -> Path:
     """The GGUF the adapter was trained on: its run's base file, or any registered model with
     the same sha256. A different file is never substituted."""
     from tuiapp.chat.models import ModelRegistry
@@ -65,7 +72,7 @@ def base_gguf_for(db: Any, adapter: Adapter) -> Path:
     )
 
 
-def conversion_refusal(adapter: Adapter, kind: str) -> str | None:
+def conversion_refusal(adapter: Adapter, kind: ExportKind) -> str | None:
     """Why ``adapter`` cannot be exported as ``kind``, before any work starts."""
     if kind not in KINDS:
         return f"Unknown export {kind!r}: use adapter or merge."
@@ -83,7 +90,7 @@ def conversion_refusal(adapter: Adapter, kind: str) -> str | None:
     return why
 
 
-def export_key(kind: str, quant: str) -> str:
+def export_key(kind: ExportKind, quant: str) -> str:
     return "adapter" if kind == "adapter" else f"merged-{quant.upper()}"
 
 
@@ -101,8 +108,10 @@ def parity_warning(export: dict[str, Any]) -> str | None:
     )
 
 
-class ExportJob:
+class ExportJob(ChildJob):
     """One conversion child. ``events()`` is read by one thread; ``cancel()`` from any."""
+
+    what = "conversion process"
 
     def __init__(
         self,
@@ -113,40 +122,24 @@ class ExportJob:
         process: subprocess.Popen[str],
         log: Path,
     ) -> None:
+        super().__init__(process, log)
         self.store = store
         self.adapter = adapter
         self.key = key
         self.out = out
-        self.process = process
-        self.log = log
         self.export: dict[str, Any] | None = None
         self.error: str | None = None
-        self.cancelled = threading.Event()
 
     def events(self) -> Iterator[dict[str, Any]]:
         """Progress events, then exactly one ``finished`` or ``failed`` (after storing)."""
-        assert self.process.stdout is not None
         terminal: dict[str, Any] | None = None
-        for line in self.process.stdout:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("event") in ("finished", "failed"):
+        for event in self.read():
+            if event["event"] in ("finished", "failed"):
                 terminal = event
                 continue
             yield event
-        code = self.process.wait()
         if terminal is None:
-            tail = self.log.read_text(errors="replace").strip().splitlines()[-1:]
-            why = (
-                "Cancelled."
-                if self.cancelled.is_set()
-                else (
-                    f"the conversion process ended unexpectedly (exit status {code})"
-                    + (f": {tail[0]}" if tail else "")
-                )
-            )
+            why = "Cancelled." if self.cancelled.is_set() else self.lost_message()
             terminal = {"event": "failed", "error": why, "kind": "Lost"}
         if terminal["event"] == "finished":
             stored = self.store.record_export(self.adapter.name, self.key, terminal["export"])
@@ -164,16 +157,11 @@ class ExportJob:
             raise ConversionFailed(self.error or "The conversion failed.")
         return self.export
 
-    def cancel(self) -> None:
-        self.cancelled.set()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-
 
 def start_export(
-    db: Any,
+    db: sqlite_utils.Database,
     name: str,
-    kind: str = "adapter",
+    kind: ExportKind = "adapter",
     *,
     outtype: str = "f32",
     quant: str = "Q4_K_M",

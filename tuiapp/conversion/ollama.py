@@ -21,6 +21,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
+
 from tuiapp.errors import BadInput
 from tuiapp.library.fewshot import SEPARATOR, continuation
 from tuiapp.library.records import Example, Template
@@ -39,7 +41,7 @@ _EXPRESSION = re.compile(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*-?\}\}")
 
 
 def export_ollama(
-    db: Any, name: str, directory: Path, *, shots: int = 3, link_base: bool = True
+    db: sqlite_utils.Database, name: str, directory: Path, *, shots: int = 3, link_base: bool = True
 ) -> dict[str, Any]:
     """Write the directory; returns what was written (paths, template used, examples)."""
     from tuiapp.conversion.jobs import base_gguf_for
@@ -111,7 +113,7 @@ def _merged_export(adapter: Adapter) -> Path | None:
 
 
 def _template_and_examples(
-    db: Any, store: AdapterStore, adapter: Adapter, shots: int
+    db: sqlite_utils.Database, store: AdapterStore, adapter: Adapter, shots: int
 ) -> tuple[Template | None, list[Example]]:
     """The template and training rows behind an adapter trained on an example set."""
     from tuiapp.errors import NotFound

@@ -155,15 +155,21 @@ def warning_text(r: ParityReport) -> str:
         )
     reasons = []
     if r.kl_mean > r.threshold:
-        reasons.append(f"KL {r.kl_mean:.4g} (max {r.kl_max:.4g}) is above the threshold "
-                       f"{r.threshold:.4g} set from the base quantization noise "
-                       f"{r.noise_kl_mean:.4g}"
-                       + (f" and the adapter's own effect {r.effect_kl_mean:.4g}"
-                          if r.target == "merged" else ""))
+        reasons.append(
+            f"KL {r.kl_mean:.4g} (max {r.kl_max:.4g}) is above the threshold "
+            f"{r.threshold:.4g} set from the base quantization noise "
+            f"{r.noise_kl_mean:.4g}"
+            + (
+                f" and the adapter's own effect {r.effect_kl_mean:.4g}"
+                if r.target == "merged"
+                else ""
+            )
+        )
     floor = MIN_MERGED_CORRELATION if r.target == "merged" else MIN_DELTA_CORRELATION
     if r.delta_correlation is not None and r.delta_correlation < floor:
-        reasons.append(f"the adapter's effect correlates only {corr} between the runtimes "
-                       f"(needs {floor})")
+        reasons.append(
+            f"the adapter's effect correlates only {corr} between the runtimes (needs {floor})"
+        )
     return (
         f"PARITY CHECK FAILED: llama.cpp with the {r.target} GGUF does not predict what the "
         f"trained adapter predicts: {'; '.join(reasons)}. Top-1 agreement "

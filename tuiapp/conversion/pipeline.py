@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tuiapp.conversion.lora_gguf import convert_lora
 from tuiapp.conversion.merge import merge_export
@@ -17,7 +17,7 @@ Progress = Callable[[str, float], None]
 
 @dataclass
 class Export:
-    kind: str  # "adapter" (GGUF LoRA adapter) or "merged" (full GGUF)
+    kind: Literal["adapter", "merged"]  # a GGUF LoRA adapter, or a full GGUF
     path: str
     conversion: dict[str, Any]  # ConversionResult / MergeResult as a dict
     parity: dict[str, Any] | None  # ParityReport as a dict; None when the check was skipped
@@ -102,8 +102,14 @@ class _ParityArgs:
     base_sha256: str | None
 
 
-def _checked(kind: str, result: Any, adapter_dir: str | Path, base_gguf: str | Path,
-             checks: _ParityArgs, progress: Progress) -> Export:
+def _checked(
+    kind: Literal["adapter", "merged"],
+    result: Any,
+    adapter_dir: str | Path,
+    base_gguf: str | Path,
+    checks: _ParityArgs,
+    progress: Progress,
+) -> Export:
     """The parity check of a finished conversion (unless disabled), packed as an ``Export``."""
     report = None
     if checks.enabled:

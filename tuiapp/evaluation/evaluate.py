@@ -20,11 +20,13 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlite_utils
+
 from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.errors import BadInput, NotFound
 from tuiapp.evaluation.scoring import choose_label, chrf, exact_match, normalized_match
 from tuiapp.library.fewshot import Assembler, default_budget
-from tuiapp.library.records import EvalRun, Example, ExampleSet, Template
+from tuiapp.library.records import EvalMode, EvalRun, Example, ExampleSet, Split, Template
 from tuiapp.library.selectors import SelectionContext, get_selector, input_text
 from tuiapp.store import db_lock, transaction
 
@@ -39,8 +41,8 @@ def now() -> str:
 
 @dataclass
 class EvalOptions:
-    mode: str = "zero"  # zero | few | adapter
-    split: str = "heldout"
+    mode: EvalMode = "zero"
+    split: Split = "heldout"
     shots: int = 4  # few mode only
     selector: str = "fixed"  # few mode only
     limit: int | None = None  # first N rows of the split
@@ -70,7 +72,7 @@ class RowResult:
 class EvalStore:
     """Runs and their per-row results in ``eval_runs`` / ``eval_rows``."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
 
     def create(self, run: EvalRun) -> EvalRun:
@@ -84,11 +86,11 @@ class EvalStore:
         row = asdict(result) | {"run_id": run.id}
         with transaction(self.db):
             self.db.table("eval_rows").insert(row, pk=("run_id", "example_id"))
-            self.db.table("eval_runs").update(run.id, _to_row(run))
+            self.db.table("eval_runs").update(_stored_id(run), _to_row(run))
 
     def save(self, run: EvalRun) -> None:
         with transaction(self.db):
-            self.db.table("eval_runs").update(run.id, _to_row(run))
+            self.db.table("eval_runs").update(_stored_id(run), _to_row(run))
 
     def get(self, run_id: int) -> EvalRun:
         with db_lock(self.db):
@@ -106,6 +108,12 @@ class EvalStore:
         with db_lock(self.db):
             rows = self.db.table("eval_rows").rows_where("run_id = ?", [run_id], order_by="rowid")
             return list(rows)
+
+
+def _stored_id(run: EvalRun) -> int:
+    if run.id is None:
+        raise ValueError("The run has no id yet: EvalStore.start() stores it first.")
+    return run.id
 
 
 def _to_row(run: EvalRun) -> dict[str, Any]:
@@ -139,7 +147,7 @@ def _max_tokens(engine: Any, template: Template, pool: list[Example], opts: Eval
 
 
 def run_eval(
-    db: Any,
+    db: sqlite_utils.Database,
     engine: Any,
     model: Any,  # tuiapp.chat.ActiveModel: name, path, info.sha256, format
     template: Template,
@@ -166,26 +174,51 @@ def run_eval(
     max_tokens = _max_tokens(engine, template, pool, opts)
     budget = opts.budget or default_budget(engine.n_ctx, max_tokens)
     assembler = Assembler(template, engine.count_tokens, model.format, budget, opts.order)
-    job = _Job(engine, assembler, selector, SelectionContext(db, None, opts.seed, opts.mmr_lambda),
-               pool, opts, _sampling(template, max_tokens), list(example_set.labels or []), cancel,
-               mix)
+    job = _Job(
+        engine,
+        assembler,
+        selector,
+        SelectionContext(db, None, opts.seed, opts.mmr_lambda),
+        pool,
+        opts,
+        _sampling(template, max_tokens),
+        list(example_set.labels or []),
+        cancel,
+        mix,
+    )
     if selector is not None and selector.needs_embeddings:
         from tuiapp.library.embeddings import Embedder
 
         job.ctx.embedder = Embedder(db, engine, str(model.path), model.info.sha256 or "")
         job.ctx.embedder.embed([input_text(ex) for ex in pool + queries])  # one batch, cached
 
-    settings = {"sampling": job.params.to_dict(), "seed": opts.seed, "order": opts.order,
-                "budget": budget, "limit": opts.limit, "n_ctx": engine.n_ctx,
-                "rendering": "chat" if assembler.chat else "raw",
-                "label_score": "mean" if opts.normalize_labels else "total"}
+    settings = {
+        "sampling": job.params.to_dict(),
+        "seed": opts.seed,
+        "order": opts.order,
+        "budget": budget,
+        "limit": opts.limit,
+        "n_ctx": engine.n_ctx,
+        "rendering": "chat" if assembler.chat else "raw",
+        "label_score": "mean" if opts.normalize_labels else "total",
+    }
     if few and opts.selector == "mmr":
         settings["mmr_lambda"] = opts.mmr_lambda
-    run = EvalRun(template=template.name, template_version=template.version,
-                  set_name=example_set.name, mode=opts.mode, split=opts.split,
-                  shots=opts.shots if few else 0, selector=opts.selector if few else None,
-                  adapter=opts.adapter, model=model.name, model_sha256=model.info.sha256 or "",
-                  params=settings, n_rows=len(queries), started=now())
+    run = EvalRun(
+        template=template.name,
+        template_version=template.version,
+        set_name=example_set.name,
+        mode=opts.mode,
+        split=opts.split,
+        shots=opts.shots if few else 0,
+        selector=opts.selector if few else None,
+        adapter=opts.adapter,
+        model=model.name,
+        model_sha256=model.info.sha256 or "",
+        params=settings,
+        n_rows=len(queries),
+        started=now(),
+    )
     store = EvalStore(db)
     store.create(run)
     results: list[RowResult] = []
@@ -220,7 +253,7 @@ def run_eval(
     return run
 
 
-def adapter_mix(db: Any, spec: str | None, model: Any) -> dict[str, float]:
+def adapter_mix(db: sqlite_utils.Database, spec: str | None, model: Any) -> dict[str, float]:
     """``NAME[:SCALE]`` -> {GGUF adapter path: scale}, checked against the loaded model."""
     from tuiapp.chat.service import parse_adapter_spec
     from tuiapp.training.store import AdapterStore, usable_gguf
@@ -250,8 +283,11 @@ class _Job:
     def row(self, query: Example) -> RowResult | None:
         """Select, assemble, generate and score one row; None when cancelled mid-row."""
         t0 = time.perf_counter()
-        ranked = self.selector.select(query, self.pool, self.opts.shots, self.ctx) \
-            if self.selector is not None else []
+        ranked = (
+            self.selector.select(query, self.pool, self.opts.shots, self.ctx)
+            if self.selector is not None
+            else []
+        )
         prompt = self.assembler.build(query, ranked)
         stream = self.engine.complete(prompt.text, self.params, prompt.stop, adapters=self.mix)
         try:
@@ -270,16 +306,21 @@ class _Job:
         chosen = correct = None
         if self.labels:
             normalize = self.opts.normalize_labels
-            chosen = choose_label(self.engine, prompt.text, self.labels, normalize,
-                                  adapters=self.mix).label
+            chosen = choose_label(
+                self.engine, prompt.text, self.labels, normalize, adapters=self.mix
+            ).label
             correct = chosen == (query.label or query.output.strip())
         return RowResult(
-            example_id=query.id, prediction=prediction, expected=query.output,
+            example_id=query.id,
+            prediction=prediction,
+            expected=query.output,
             exact=exact_match(prediction, query.output),
             normalized=normalized_match(prediction, query.output),
             chrf=chrf(prediction, query.output),
-            label_predicted=chosen, label_correct=correct,
-            prompt_tokens=done.prompt_tokens, seconds=time.perf_counter() - t0,
+            label_predicted=chosen,
+            label_correct=correct,
+            prompt_tokens=done.prompt_tokens,
+            seconds=time.perf_counter() - t0,
         )
 
 
@@ -295,8 +336,10 @@ def _aggregate(run: EvalRun, results: list[RowResult]) -> None:
     run.seconds_per_query = sum(r.seconds for r in results) / n
 
 
-COMPARE_COLUMNS = ("id template set mode shots selector exact normalized chrf label_acc"
-                   " tokens_per_query s_per_query rows status").split()
+COMPARE_COLUMNS = (
+    "id template set mode shots selector exact normalized chrf label_acc"
+    " tokens_per_query s_per_query rows status"
+).split()
 
 
 def compare(runs: list[EvalRun]) -> list[dict[str, Any]]:
@@ -306,12 +349,21 @@ def compare(runs: list[EvalRun]) -> list[dict[str, Any]]:
         return None if x is None else round(x, nd)
 
     return [
-        {"id": run.id, "template": f"{run.template}@v{run.template_version}",
-         "set": f"{run.set_name}/{run.split}", "mode": run.mode, "shots": run.shots,
-         "selector": run.adapter if run.mode == "adapter" else (run.selector or "-"),
-         "exact": r(run.exact), "normalized": r(run.normalized), "chrf": r(run.chrf),
-         "label_acc": r(run.label_accuracy), "tokens_per_query": r(run.prompt_tokens_per_query, 1),
-         "s_per_query": r(run.seconds_per_query, 2), "rows": f"{run.n_scored}/{run.n_rows}",
-         "status": run.status}
+        {
+            "id": run.id,
+            "template": f"{run.template}@v{run.template_version}",
+            "set": f"{run.set_name}/{run.split}",
+            "mode": run.mode,
+            "shots": run.shots,
+            "selector": run.adapter if run.mode == "adapter" else (run.selector or "-"),
+            "exact": r(run.exact),
+            "normalized": r(run.normalized),
+            "chrf": r(run.chrf),
+            "label_acc": r(run.label_accuracy),
+            "tokens_per_query": r(run.prompt_tokens_per_query, 1),
+            "s_per_query": r(run.seconds_per_query, 2),
+            "rows": f"{run.n_scored}/{run.n_rows}",
+            "status": run.status,
+        }
         for run in runs
     ]

@@ -89,15 +89,17 @@ class LabelChoice:
 
 
 def choose_label(
-    engine: Any, prompt: str, labels: list[str], normalize: bool = False,
+    engine: Any,
+    prompt: str,
+    labels: list[str],
+    normalize: bool = False,
     adapters: dict[str, float] | None = None,
 ) -> LabelChoice:
     """The label the model finds most likely after ``prompt`` (see the module docstring)."""
     if not labels:
         raise EngineError("No labels to choose from.")
     conts = [continuation(prompt, label) for label in labels]
-    scores = engine.call(lambda llm: score_continuations(llm, prompt, conts),
-                         adapters).result()
+    scores = engine.call(lambda llm: score_continuations(llm, prompt, conts), adapters).result()
     choice = LabelChoice(labels[0], {}, {}, normalize)
     for label, (logprob, n) in zip(labels, scores, strict=True):
         choice.logprobs[label] = logprob

@@ -13,6 +13,8 @@ Only uncached texts are computed, in batches (llama.cpp packs several sequences 
 import hashlib
 from typing import Any
 
+import sqlite_utils
+
 from tuiapp.errors import EngineError
 from tuiapp.store import db_lock, transaction
 
@@ -27,7 +29,9 @@ def text_sha256(text: str) -> str:
 class Embedder:
     """``embed(texts) -> (n, dim) float32`` unit vectors for one model file."""
 
-    def __init__(self, db: Any, engine: Any, model_path: str, model_sha256: str) -> None:
+    def __init__(
+        self, db: sqlite_utils.Database, engine: Any, model_path: str, model_sha256: str
+    ) -> None:
         if not model_sha256:
             raise EngineError("Embeddings need the model's sha256 to cache them.")
         self.db = db

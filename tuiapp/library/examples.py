@@ -12,11 +12,10 @@ from typing import Any
 import sqlite_utils
 
 from tuiapp.errors import BadInput, NotFound
-from tuiapp.library.records import Example, ExampleSet
+from tuiapp.library.records import SPLITS, Example, ExampleSet, as_split
 from tuiapp.library.templates import DELETED, check_name, now, transaction
 from tuiapp.store import db_lock
 
-SPLITS = ("train", "heldout")
 SET_EDITABLE = ("description", "template", "input_fields", "labels")
 EXAMPLE_EDITABLE = ("inputs", "output", "label", "split")
 
@@ -29,13 +28,15 @@ def validate_set(s: ExampleSet) -> ExampleSet:
     label = f"Example set '{s.name}'"
     check_name("example set", s.name)
     fields = s.input_fields
-    if not isinstance(fields, list) or not all(isinstance(f, str) and f.isidentifier()
-                                               for f in fields):
+    if not isinstance(fields, list) or not all(
+        isinstance(f, str) and f.isidentifier() for f in fields
+    ):
         raise BadInput(f"{label}: input fields must be names made of letters, digits and '_'.")
     if len(set(fields)) != len(fields):
         raise BadInput(f"{label}: input fields repeat a name.")
     if s.labels is not None and (
-        not isinstance(s.labels, list) or not all(isinstance(x, str) and x for x in s.labels)
+        not isinstance(s.labels, list)
+        or not all(isinstance(x, str) and x for x in s.labels)
         or len(set(s.labels)) != len(s.labels)
     ):
         raise BadInput(f"{label}: labels must be a list of distinct non-empty strings.")
@@ -55,10 +56,14 @@ def example_problem(ex: Example, s: ExampleSet) -> str | None:
     if s.input_fields and set(ex.inputs) != set(s.input_fields):
         missing = [f for f in s.input_fields if f not in ex.inputs]
         unknown = [f for f in ex.inputs if f not in s.input_fields]
-        parts = [f"missing {_names(missing)}" if missing else "",
-                 f"unknown {_names(unknown)}" if unknown else ""]
-        return (f"wrong fields ({'; '.join(p for p in parts if p)}); "
-                f"the set expects {_names(s.input_fields)}")
+        parts = [
+            f"missing {_names(missing)}" if missing else "",
+            f"unknown {_names(unknown)}" if unknown else "",
+        ]
+        return (
+            f"wrong fields ({'; '.join(p for p in parts if p)}); "
+            f"the set expects {_names(s.input_fields)}"
+        )
     if not isinstance(ex.output, str):
         return "output must be text"
     if not ex.output.strip():
@@ -85,17 +90,26 @@ def set_hash(s: ExampleSet, rows: list[Example]) -> str:
 def _set_from_row(row: dict[str, Any]) -> ExampleSet:
     labels = row["labels"]
     return ExampleSet(
-        name=row["name"], description=row["description"] or "", template=row["template"],
+        name=row["name"],
+        description=row["description"] or "",
+        template=row["template"],
         input_fields=json.loads(row["input_fields"] or "[]"),
         labels=None if labels is None else json.loads(labels),
-        source=row["source"], created=row["created"] or "", updated=row["updated"] or "",
+        source=row["source"],
+        created=row["created"] or "",
+        updated=row["updated"] or "",
     )
 
 
 def _example_from_row(row: dict[str, Any]) -> Example:
     return Example(
-        inputs=json.loads(row["inputs"]), output=row["output"], label=row["label"],
-        split=row["split"], id=row["id"], set_name=row["set_name"], position=row["position"],
+        inputs=json.loads(row["inputs"]),
+        output=row["output"],
+        label=row["label"],
+        split=row["split"],
+        id=row["id"],
+        set_name=row["set_name"],
+        position=row["position"],
     )
 
 
@@ -156,17 +170,26 @@ class ExampleStore:
             if self._set_row(s.name) is not None:
                 raise BadInput(f"An example set named '{s.name}' already exists.")
             self.db.execute("DELETE FROM example_sets WHERE name = ?", [s.name])  # tombstone
-            self.db.table("example_sets").insert({
-                "name": s.name, "description": s.description, "template": s.template,
-                "input_fields": json.dumps(s.input_fields, ensure_ascii=False),
-                "labels": None if s.labels is None else json.dumps(s.labels, ensure_ascii=False),
-                "source": s.source, "builtin_hash": builtin_hash,
-                "created": stamp, "updated": stamp,
-            })
+            self.db.table("example_sets").insert(
+                {
+                    "name": s.name,
+                    "description": s.description,
+                    "template": s.template,
+                    "input_fields": json.dumps(s.input_fields, ensure_ascii=False),
+                    "labels": None
+                    if s.labels is None
+                    else json.dumps(s.labels, ensure_ascii=False),
+                    "source": s.source,
+                    "builtin_hash": builtin_hash,
+                    "created": stamp,
+                    "updated": stamp,
+                }
+            )
         return s
 
-    def update_set(self, name: str, /, *, builtin_hash: str | None = None,
-                   **changes: Any) -> ExampleSet:
+    def update_set(
+        self, name: str, /, *, builtin_hash: str | None = None, **changes: Any
+    ) -> ExampleSet:
         if unknown := sorted(set(changes) - set(SET_EDITABLE)):
             raise BadInput(f"Cannot change {', '.join(unknown)} of an example set.")
         with transaction(self.db):
@@ -174,19 +197,27 @@ class ExampleStore:
             new = validate_set(replace(old, **changes, updated=now()))
             rows = self.examples(name)
             if rows and new.input_fields != old.input_fields:
-                raise BadInput(f"Example set '{name}' has rows: its input fields cannot "
-                               "change (export, edit the file, import into a new set).")
+                raise BadInput(
+                    f"Example set '{name}' has rows: its input fields cannot "
+                    "change (export, edit the file, import into a new set)."
+                )
             bad = [r for r in rows if example_problem(r, new) is not None]
             if bad:
-                raise BadInput(f"Example set '{name}': {len(bad)} rows would not fit: "
-                               f"{example_problem(bad[0], new)}.")
-            self.db.table("example_sets").update(name, {
-                "description": new.description, "template": new.template,
-                "input_fields": json.dumps(new.input_fields, ensure_ascii=False),
-                "labels": None if new.labels is None else json.dumps(new.labels),
-                "updated": new.updated,
-                **({"builtin_hash": builtin_hash} if builtin_hash is not None else {}),
-            })
+                raise BadInput(
+                    f"Example set '{name}': {len(bad)} rows would not fit: "
+                    f"{example_problem(bad[0], new)}."
+                )
+            self.db.table("example_sets").update(
+                name,
+                {
+                    "description": new.description,
+                    "template": new.template,
+                    "input_fields": json.dumps(new.input_fields, ensure_ascii=False),
+                    "labels": None if new.labels is None else json.dumps(new.labels),
+                    "updated": new.updated,
+                    **({"builtin_hash": builtin_hash} if builtin_hash is not None else {}),
+                },
+            )
         return new
 
     def delete_set(self, name: str) -> None:
@@ -201,8 +232,7 @@ class ExampleStore:
 
     # -- rows -------------------------------------------------------------------------------
     def _write(self, ex: Example) -> Example:
-        data = (json.dumps(ex.inputs, ensure_ascii=False), ex.output, ex.label, ex.split,
-                ex.text())
+        data = (json.dumps(ex.inputs, ensure_ascii=False), ex.output, ex.label, ex.split, ex.text())
         if ex.id is None:
             cur = self.db.conn.execute(
                 "INSERT INTO examples (set_name, position, inputs, output, label, split, text, "
@@ -212,7 +242,8 @@ class ExampleStore:
             return replace(ex, id=cur.lastrowid)
         self.db.conn.execute(
             "UPDATE examples SET inputs = ?, output = ?, label = ?, split = ?, text = ? "
-            "WHERE id = ?", (*data, ex.id),
+            "WHERE id = ?",
+            (*data, ex.id),
         )
         return ex
 
@@ -234,8 +265,15 @@ class ExampleStore:
                 "SELECT coalesce(max(position), -1) FROM examples WHERE set_name = ?", [set_name]
             ).fetchone()
             return [
-                self._write(replace(ex, id=None, set_name=set_name, position=last + 1 + i,
-                                    inputs={f: ex.inputs[f] for f in s.input_fields}))
+                self._write(
+                    replace(
+                        ex,
+                        id=None,
+                        set_name=set_name,
+                        position=last + 1 + i,
+                        inputs={f: ex.inputs[f] for f in s.input_fields},
+                    )
+                )
                 for i, ex in enumerate(examples)
             ]
 
@@ -264,8 +302,13 @@ class ExampleStore:
             self.get(example_id)
             self.db.execute("DELETE FROM examples WHERE id = ?", [example_id])
 
-    def examples(self, set_name: str, split: str | None = None, contains: str | None = None,
-                 limit: int | None = None) -> list[Example]:
+    def examples(
+        self,
+        set_name: str,
+        split: str | None = None,
+        contains: str | None = None,
+        limit: int | None = None,
+    ) -> list[Example]:
         """Rows in position order; ``contains`` filters on inputs+output, ignoring case."""
         if split is not None and split not in SPLITS:
             raise BadInput(f"Unknown split {split!r} (use {' or '.join(SPLITS)}).")
@@ -282,23 +325,38 @@ class ExampleStore:
             self.get_set(set_name)
             return [_example_from_row(r) for r in self.db.query(sql, args)]
 
-    def from_conversation(self, set_name: str, user_text: str, reply_text: str,
-                          field: str | None = None, label: str | None = None,
-                          split: str = "train") -> Example:
+    def from_conversation(
+        self,
+        set_name: str,
+        user_text: str,
+        reply_text: str,
+        field: str | None = None,
+        label: str | None = None,
+        split: str = "train",
+    ) -> Example:
         """Save a chat exchange as a row: ``field`` (default: the first input field) gets the
         user's text, other fields stay empty. A missing set is created with that one field."""
         with transaction(self.db):
             if not self.exists(set_name):
-                self.create_set(ExampleSet(name=set_name, input_fields=[field or "input"],
-                                           description="Saved from chat"))
+                self.create_set(
+                    ExampleSet(
+                        name=set_name,
+                        input_fields=[field or "input"],
+                        description="Saved from chat",
+                    )
+                )
             s = self.get_set(set_name)
             field = field or (s.input_fields[0] if s.input_fields else "input")
             if s.input_fields and field not in s.input_fields:
-                raise BadInput(f"Example set '{set_name}' has no field '{field}' "
-                               f"(fields: {_names(s.input_fields)}).")
+                raise BadInput(
+                    f"Example set '{set_name}' has no field '{field}' "
+                    f"(fields: {_names(s.input_fields)})."
+                )
             inputs = dict.fromkeys(s.input_fields, "") | {field: user_text}
-            return self.add(set_name, Example(inputs=inputs, output=reply_text, label=label,
-                                              split=split))
+            return self.add(
+                set_name,
+                Example(inputs=inputs, output=reply_text, label=label, split=as_split(split)),
+            )
 
 
 def default_set_for(db: sqlite_utils.Database, template: str) -> str:

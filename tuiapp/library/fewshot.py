@@ -36,7 +36,9 @@ fits; only when no example is left is the query's longest input shortened (``tru
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+import sqlite_utils
 
 from tuiapp.chat.engine.formats import ChatTemplateFormat, PromptFormat, Turn
 from tuiapp.errors import BadInput
@@ -57,7 +59,7 @@ class Prompt:
     n_tokens: int  # counted with the model's tokenizer (BOS included)
     n_dropped: int = 0  # selected rows dropped to fit the budget
     truncated: bool = False  # the query itself had to be shortened
-    rendering: str = "raw"  # raw | chat
+    rendering: Literal["raw", "chat"] = "raw"
     prefix: str = ""  # the query-independent head of ``text`` (instruction + examples)
     turns: list[Turn] | None = None  # chat rendering only
 
@@ -117,8 +119,10 @@ class Assembler:
             fmt = self.format
             head = [Turn("system", system)] if system else []
             for ex in shots:
-                head += [Turn("user", self.render_query(ex.inputs)),
-                         Turn("assistant", ex.output.strip())]
+                head += [
+                    Turn("user", self.render_query(ex.inputs)),
+                    Turn("assistant", ex.output.strip()),
+                ]
             turns = [*head, Turn("user", query_text)]
             text = fmt.render(turns)
             # The part that does not depend on the query: compare with an empty query.
@@ -192,7 +196,7 @@ def default_budget(n_ctx: int, max_tokens: int) -> int:
 
 
 def prompt_for(
-    db: Any,
+    db: sqlite_utils.Database,
     engine: Any,
     model: Any,  # tuiapp.chat.service.ActiveModel; None: no model (raw rendering)
     template: Template,
@@ -230,7 +234,7 @@ def prompt_for(
 
             ctx.embedder = Embedder(db, engine, str(model.path), model.info.sha256 or "")
         ranked = chosen.select(
-            Example(inputs=dict(inputs), output="", split="query"), pool, shots, ctx
+            Example(inputs=dict(inputs), output="", split="heldout"), pool, shots, ctx
         )
         if ctx.embedder is not None:
             ctx.embedder.close()  # type: ignore[attr-defined]

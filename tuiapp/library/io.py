@@ -39,8 +39,12 @@ class ImportResult:
     counts: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"set": self.set_name, "added": self.added, "created": self.created,
-                "counts": self.counts}
+        return {
+            "set": self.set_name,
+            "added": self.added,
+            "created": self.created,
+            "counts": self.counts,
+        }
 
 
 class Problems:
@@ -59,8 +63,10 @@ class Problems:
         if not self.count:
             return
         more = f"; … and {self.count - len(self.shown):,} more" if self.count > MAX_SHOWN else ""
-        raise BadInput(f"{where}: nothing imported, {self.count:,} bad line"
-                       f"{'s' if self.count > 1 else ''}: " + "; ".join(self.shown) + more)
+        raise BadInput(
+            f"{where}: nothing imported, {self.count:,} bad line"
+            f"{'s' if self.count > 1 else ''}: " + "; ".join(self.shown) + more
+        )
 
 
 def detect_format(path: Path | str, fmt: str | None = None) -> str:
@@ -70,8 +76,10 @@ def detect_format(path: Path | str, fmt: str | None = None) -> str:
         return fmt
     found = EXTENSIONS.get(Path(path).suffix.lower())
     if found is None:
-        raise BadInput(f"{path}: cannot tell the format from the extension; "
-                       f"pass --format ({', '.join(FORMATS)}).")
+        raise BadInput(
+            f"{path}: cannot tell the format from the extension; "
+            f"pass --format ({', '.join(FORMATS)})."
+        )
     return found
 
 
@@ -126,8 +134,17 @@ def _csv_rows(data: bytes, problems: Problems) -> list[tuple[int, Any]]:
             continue
         row = dict(zip(header, cells, strict=True))
         inputs = {k: v for k, v in row.items() if k not in ("output", "label", "split")}
-        rows.append((start, {"inputs": inputs, "output": row["output"],
-                             "label": row.get("label") or None, "split": row.get("split") or None}))
+        rows.append(
+            (
+                start,
+                {
+                    "inputs": inputs,
+                    "output": row["output"],
+                    "label": row.get("label") or None,
+                    "split": row.get("split") or None,
+                },
+            )
+        )
     return rows
 
 
@@ -168,8 +185,10 @@ def _yaml_rows(data: bytes, problems: Problems) -> tuple[list[tuple[int, Any]], 
             meta = {k: v for k, v in _plain(root, {}).items() if k != "examples"}
             items = next((v for k, v in root.value if k.value == "examples"), None)
         if not isinstance(items, yaml.SequenceNode):
-            problems.add(root.start_mark.line + 1,
-                         "expected a list of rows or a mapping with an 'examples' list")
+            problems.add(
+                root.start_mark.line + 1,
+                "expected a list of rows or a mapping with an 'examples' list",
+            )
             return [], {}
         return [(n.start_mark.line + 1, _plain(n, memo)) for n in items.value], meta
     except yaml.YAMLError as exc:
@@ -209,8 +228,12 @@ def _to_example(raw: Any, yaml_nulls: bool) -> Example | str:
         return "missing output"
     if not all(isinstance(k, str) for k in inputs):
         return "field names must be text"
-    return Example(inputs={k: _text(v) if v is not None else "" for k, v in inputs.items()},
-                   output=_text(output), label=_text(label), split=_text(split) or "train")
+    return Example(
+        inputs={k: _text(v) if v is not None else "" for k, v in inputs.items()},
+        output=_text(output),
+        label=_text(label),
+        split=_text(split) or "train",
+    )
 
 
 def read_examples(
@@ -231,7 +254,9 @@ def read_examples(
         first = next((ex for _, ex in parsed if isinstance(ex, Example)), None)
         text = {k: v for k, v in meta.items() if isinstance(v, str)}  # never str() a structure
         base = target or ExampleSet(
-            name=name, description=text.get("description", ""), template=text.get("template"),
+            name=name,
+            description=text.get("description", ""),
+            template=text.get("template"),
             labels=meta["labels"] if isinstance(meta.get("labels"), list) else None,
         )
         fields = meta.get("input_fields") or (list(first.inputs) if first else [])
@@ -277,9 +302,15 @@ def import_examples(
 
 def dump_examples(s: ExampleSet, rows: list[Example], fmt: str) -> str:
     """A set's rows in one of ``FORMATS``, readable again by ``read_examples``."""
-    records = [{"inputs": r.inputs, "output": r.output,
-                **({"label": r.label} if r.label is not None else {}), "split": r.split}
-               for r in rows]
+    records = [
+        {
+            "inputs": r.inputs,
+            "output": r.output,
+            **({"label": r.label} if r.label is not None else {}),
+            "split": r.split,
+        }
+        for r in rows
+    ]
     if fmt == "jsonl":
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     if fmt == "yaml":
@@ -290,8 +321,14 @@ def dump_examples(s: ExampleSet, rows: list[Example], fmt: str) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for r in rows:
-        writer.writerow([*(r.inputs[f] for f in s.input_fields), r.output,
-                         *([r.label or ""] if with_label else []), r.split])
+        writer.writerow(
+            [
+                *(r.inputs[f] for f in s.input_fields),
+                r.output,
+                *([r.label or ""] if with_label else []),
+                r.split,
+            ]
+        )
     return out.getvalue()
 
 

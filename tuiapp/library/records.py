@@ -1,7 +1,29 @@
 """Records of the prompt library, shared by the store, few-shot assembly, evaluation and the UI."""
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
+
+from tuiapp.errors import BadInput
+
+Split = Literal["train", "heldout"]  # an example's fixed side of the train/held-out split
+EvalMode = Literal["zero", "few", "adapter"]  # zero-shot, k-shot, or with an adapter on
+SPLITS: tuple[Split, ...] = get_args(Split)
+EVAL_MODES: tuple[EvalMode, ...] = get_args(EvalMode)
+
+
+def as_split(value: str) -> Split:
+    """``value`` (typed, imported or chosen) as a split; BadInput naming the ones there are."""
+    for split in SPLITS:
+        if value == split:
+            return split
+    raise BadInput(f"Unknown split {value!r} (use {' or '.join(SPLITS)}).")
+
+
+def as_eval_mode(value: str) -> EvalMode:
+    for mode in EVAL_MODES:
+        if value == mode:
+            return mode
+    raise BadInput(f"Unknown mode {value!r}: use zero, few or adapter.")
 
 
 @dataclass
@@ -30,7 +52,7 @@ class Example:
     inputs: dict[str, str]
     output: str
     label: str | None = None
-    split: str = "train"  # train | heldout
+    split: Split = "train"
     id: int | None = None
     set_name: str | None = None
     position: int = 0
@@ -65,8 +87,8 @@ class EvalRun:
     template: str
     template_version: int
     set_name: str
-    mode: str  # zero | few | adapter
-    split: str = "heldout"
+    mode: EvalMode
+    split: Split = "heldout"
     shots: int = 0
     selector: str | None = None
     adapter: str | None = None

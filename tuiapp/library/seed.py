@@ -48,8 +48,9 @@ class SeedReport:
 
     @property
     def changed(self) -> bool:
-        return bool(self.added_templates or self.updated_templates or self.added_sets
-                    or self.updated_sets)
+        return bool(
+            self.added_templates or self.updated_templates or self.added_sets or self.updated_sets
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -112,11 +113,16 @@ def _load_set(root: Traversable, path: Traversable) -> tuple[ExampleSet, list[An
         raise BadInput(f"{where}: invalid YAML ({exc}).") from None
     if not isinstance(meta, dict):
         raise BadInput(f"{where}: expected a mapping (name, description, input_fields, ...).")
-    s = validate_set(ExampleSet(
-        name=str(meta.get("name") or stem), description=meta.get("description") or "",
-        template=meta.get("template"), input_fields=meta.get("input_fields") or [],
-        labels=meta.get("labels"), source=BUILTIN,
-    ))
+    s = validate_set(
+        ExampleSet(
+            name=str(meta.get("name") or stem),
+            description=meta.get("description") or "",
+            template=meta.get("template"),
+            input_fields=meta.get("input_fields") or [],
+            labels=meta.get("labels"),
+            source=BUILTIN,
+        )
+    )
     rows_file = root / "sets" / f"{stem}.jsonl"
     if not rows_file.is_file():
         raise BadInput(f"{where}: its rows file prompts/sets/{stem}.jsonl is missing.")
@@ -150,8 +156,14 @@ def _seed_sets(db: sqlite_utils.Database, root: Traversable, report: SeedReport)
                 report.skipped.append(f"example set '{s.name}': edited by the user, kept")
                 continue
             db.execute("DELETE FROM examples WHERE set_name = ?", [s.name])
-            store.update_set(s.name, builtin_hash=h, description=s.description,
-                             template=s.template, input_fields=s.input_fields, labels=s.labels)
+            store.update_set(
+                s.name,
+                builtin_hash=h,
+                description=s.description,
+                template=s.template,
+                input_fields=s.input_fields,
+                labels=s.labels,
+            )
             store.add_many(s.name, rows)
         report.updated_sets.append(s.name)
 
@@ -175,4 +187,3 @@ def open_library(db: sqlite_utils.Database | None = None) -> sqlite_utils.Databa
         seed(db)
         db._tuiapp_seeded = True  # type: ignore[attr-defined]
     return db
-

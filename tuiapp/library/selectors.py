@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import sqlite_utils
+
 from tuiapp.errors import BadInput
 from tuiapp.library.records import Example
 
@@ -32,7 +34,7 @@ class Embedder(Protocol):
 
 @dataclass
 class SelectionContext:
-    db: Any = None  # sqlite_utils.Database holding the examples (bm25)
+    db: sqlite_utils.Database | None = None  # holding the examples (bm25)
     embedder: Embedder | None = None  # embedding, mmr
     seed: int = 0  # random
     mmr_lambda: float = 0.5  # 1.0: pure relevance; 0.0: pure diversity

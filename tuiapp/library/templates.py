@@ -88,13 +88,19 @@ JSON_FIELDS = {"tags": "[]", "params": "{}", "stop": "[]"}  # stored as JSON tex
 def _from_row(row: dict[str, Any]) -> Template:
     data: dict[str, Any] = {k: row[k] or "" for k in ("body", "description", "system", "created")}
     data |= {k: json.loads(row[k] or empty) for k, empty in JSON_FIELDS.items()}
-    return Template(name=row["template"], version=row["version"],
-                    output_field=row["output_field"] or "output", **data)
+    return Template(
+        name=row["template"],
+        version=row["version"],
+        output_field=row["output_field"] or "output",
+        **data,
+    )
 
 
 def _to_row(t: Template) -> dict[str, Any]:
-    row = {k: getattr(t, k) for k in ("version", "body", "description", "system", "output_field",
-                                      "created")}
+    row = {
+        k: getattr(t, k)
+        for k in ("version", "body", "description", "system", "output_field", "created")
+    }
     row |= {k: json.dumps(getattr(t, k), ensure_ascii=False) for k in JSON_FIELDS}
     return {"template": t.name, **row}
 
@@ -132,15 +138,20 @@ def from_yaml(text: str, where: str, default_name: str | None = None) -> Templat
     if not isinstance(data, dict):
         raise BadInput(f"{where}: expected a mapping with at least 'name' and 'body'.")
     if unknown := sorted(str(k) for k in data if k not in (*FILE_KEYS, "version", "created")):
-        raise BadInput(f"{where}: unknown keys {', '.join(unknown)} "
-                       f"(known: {', '.join(FILE_KEYS)}).")
+        raise BadInput(
+            f"{where}: unknown keys {', '.join(unknown)} (known: {', '.join(FILE_KEYS)})."
+        )
     name = data.get("name") or default_name
     if not isinstance(name, str | int) or "body" not in data:
         raise BadInput(f"{where}: a template needs 'name' and 'body'.")
     t = Template(
-        name=str(name), body=data["body"], description=data.get("description") or "",
-        tags=data.get("tags") or [], system=data.get("system") or "",
-        output_field=data.get("output_field") or "output", params=data.get("params") or {},
+        name=str(name),
+        body=data["body"],
+        description=data.get("description") or "",
+        tags=data.get("tags") or [],
+        system=data.get("system") or "",
+        output_field=data.get("output_field") or "output",
+        params=data.get("params") or {},
         stop=data.get("stop") or [],
     )
     try:
@@ -189,10 +200,12 @@ class TemplateStore:
             if head is None:
                 raise NotFound(f"No template named '{name}'.")
             wanted = head["current_version"] if version is None else version
-            rows = list(self.db.query(
-                "SELECT * FROM template_versions WHERE template = ? AND version = ?",
-                [name, wanted],
-            ))
+            rows = list(
+                self.db.query(
+                    "SELECT * FROM template_versions WHERE template = ? AND version = ?",
+                    [name, wanted],
+                )
+            )
         if not rows:
             raise NotFound(
                 f"Template '{name}' has no version {wanted} (latest is {head['current_version']})."
@@ -219,9 +232,7 @@ class TemplateStore:
             )
             return [_from_row(r) for r in rows]
 
-    def render(
-        self, name: str, variables: dict[str, Any], version: int | None = None
-    ) -> str:
+    def render(self, name: str, variables: dict[str, Any], version: int | None = None) -> str:
         t = self.get(name, version)
         return render(t.body, variables, label=label_of(t))
 
@@ -236,10 +247,16 @@ class TemplateStore:
                 raise BadInput(f"A template named '{t.name}' already exists.")
             # A tombstone of a deleted built-in gives way to a template the user creates.
             self.db.execute("DELETE FROM templates WHERE name = ?", [t.name])
-            self.db.table("templates").insert({
-                "name": t.name, "current_version": 1, "source": source,
-                "builtin_hash": builtin_hash, "created": t.created, "updated": t.created,
-            })
+            self.db.table("templates").insert(
+                {
+                    "name": t.name,
+                    "current_version": 1,
+                    "source": source,
+                    "builtin_hash": builtin_hash,
+                    "created": t.created,
+                    "updated": t.created,
+                }
+            )
             self.db.table("template_versions").insert(_to_row(t))
         return t
 
@@ -249,8 +266,7 @@ class TemplateStore:
             raise BadInput(f"Cannot change {', '.join(unknown)} of a template.")
         with transaction(self.db):
             current = self.get(name)
-            new = validate(replace(current, **changes, version=current.version + 1,
-                                   created=now()))
+            new = validate(replace(current, **changes, version=current.version + 1, created=now()))
             head: dict[str, Any] = {} if builtin_hash is None else {"builtin_hash": builtin_hash}
             if content_hash(new) == content_hash(current):
                 new = current

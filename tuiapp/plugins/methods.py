@@ -70,7 +70,11 @@ class Option:
     def validate(self, value: Any) -> Any:
         """``value`` checked against type and bounds (ints are accepted for floats)."""
         kind: dict[str, Any] = {
-            "int": int, "float": (int, float), "bool": bool, "choice": str, "str": str
+            "int": int,
+            "float": (int, float),
+            "bool": bool,
+            "choice": str,
+            "str": str,
         }
         if isinstance(value, bool) and self.type in ("int", "float"):
             raise BadInput(f"option {self.name}: expected a {self.type}, got {value!r}")

@@ -8,8 +8,9 @@ the new conversation with the adapter attached. The evaluation runs on the chat'
 """
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+import sqlite_utils
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,6 +21,11 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar
 
 from tuiapp.errors import BadInput, TuiappError
 from tuiapp.screens.requests import OpenConversation
+
+if TYPE_CHECKING:
+    from tuiapp.adapt.job import AdaptJob
+    from tuiapp.adapt.records import AdaptRequest
+    from tuiapp.chat.service import ChatService
 
 STAGE_NAMES = {
     "train": "Train",
@@ -68,12 +74,12 @@ class AdaptScreen(Screen[None]):
         report: dict[str, Any] | None
         error: str | None = None
 
-    def __init__(self, db: Any, service: Any, set_name: str) -> None:
+    def __init__(self, db: sqlite_utils.Database, service: "ChatService", set_name: str) -> None:
         super().__init__()
         self.db = db
         self.service = service
         self.set_name = set_name
-        self.job: Any = None
+        self.job: AdaptJob | None = None
         self.running = False
         self.report: dict[str, Any] | None = None
 
@@ -151,12 +157,13 @@ class AdaptScreen(Screen[None]):
         self._run(request)
 
     @work(thread=True, exclusive=True, group="adapt")
-    def _run(self, request: Any) -> None:
+    def _run(self, request: "AdaptRequest") -> None:
         from tuiapp.adapt.job import AdaptCancelled, AdaptEvent, AdaptJob
 
         job = AdaptJob(self.db, request, self.service)
         self.job = job
         try:
+
             def relay(event: AdaptEvent) -> None:
                 self.post_message(self.Progress(event))
 
@@ -202,8 +209,13 @@ class AdaptScreen(Screen[None]):
         if message.error:
             self.query_one("#adapt-status", Label).update(message.error)
             cancelled = message.error.startswith("Cancelled")
-            self.notify(message.error, title="Adapt", severity="warning" if cancelled else "error",
-                        markup=False, timeout=10)
+            self.notify(
+                message.error,
+                title="Adapt",
+                severity="warning" if cancelled else "error",
+                markup=False,
+                timeout=10,
+            )
         elif message.report is not None:
             self.notify(
                 f"Adapter '{message.report['train']['adapter']}' is ready and attached "

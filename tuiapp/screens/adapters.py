@@ -10,8 +10,9 @@ Dismisses with the name of the adapter to use in the chat ("use in chat"), or No
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import sqlite_utils
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,6 +27,9 @@ from tuiapp.formatting import human_size, loss_text
 from tuiapp.screens.child_job import follow
 from tuiapp.screens.confirm import ConfirmScreen
 from tuiapp.training.store import Adapter, AdapterStore
+
+if TYPE_CHECKING:
+    from tuiapp.conversion.jobs import ExportJob
 
 COLUMNS = ("name", "method", "base", "GGUF adapter", "parity", "eval loss", "created")
 KINDS = {"adapter": "GGUF adapter (f32)", "merge": "merged model (Q4_K_M)"}
@@ -140,13 +144,13 @@ class AdaptersScreen(Screen[str | None]):
 
         error: str | None = None
 
-    def __init__(self, db: Any, service: ChatService) -> None:
+    def __init__(self, db: sqlite_utils.Database, service: ChatService) -> None:
         super().__init__()
         self.db = db
         self.service = service
         self.adapters: dict[str, Adapter] = {}
         self.sources: dict[int, str] = {}
-        self.job: Any = None  # the ExportJob while one runs
+        self.job: ExportJob | None = None  # while one runs
         self.running: str | None = None  # the adapter being converted
         self.cancel_asked = False
 
@@ -241,9 +245,9 @@ class AdaptersScreen(Screen[str | None]):
 
     @work(thread=True, exclusive=True, group="export")
     def _export(self, name: str, kind: str) -> None:
-        from tuiapp.conversion.jobs import start_export
+        from tuiapp.conversion.jobs import as_export_kind, start_export
 
-        follow(self, lambda: start_export(self.db, name, kind), "conversion")
+        follow(self, lambda: start_export(self.db, name, as_export_kind(kind)), "conversion")
 
     def on_adapters_screen_event(self, message: Event) -> None:
         event, kind = message.event, message.event.get("event")

@@ -183,8 +183,10 @@ class ChatScreen(Screen[None]):
     # -- adapters (the mix is stored per conversation; every reply uses it) -----------------
     def action_adapter(self) -> None:
         if self.service.active is None or self.service.loading:
-            self.notify("Adapters need a loaded model: wait for it, or pick one with ctrl+o.",
-                        severity="warning")
+            self.notify(
+                "Adapters need a loaded model: wait for it, or pick one with ctrl+o.",
+                severity="warning",
+            )
             return
         from tuiapp.screens.adapter_pick import AdapterPickScreen
 
@@ -214,8 +216,11 @@ class ChatScreen(Screen[None]):
             conv = self.service.set_adapters(self.conversation_id, specs)
             self.status.set_adapters(conv.adapters)
             names = " + ".join(a["name"] for a in conv.adapters)
-            self.notify(f"Replies now use {names}." if names else "Replies use the base model.",
-                        title="Adapter", markup=False)
+            self.notify(
+                f"Replies now use {names}." if names else "Replies use the base model.",
+                title="Adapter",
+                markup=False,
+            )
 
     def show_adapters(self) -> None:
         """Read the open conversation's adapters again (an adapter may have been deleted)."""

@@ -7,8 +7,8 @@ rows scored so far are kept and the run is stored as partial. Leaving the screen
 
 import threading
 from dataclasses import dataclass
-from typing import Any
 
+import sqlite_utils
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,7 +23,7 @@ from tuiapp.errors import BadInput, TuiappError
 from tuiapp.evaluation.evaluate import EvalOptions, EvalStore, run_eval
 from tuiapp.formatting import eta_text
 from tuiapp.library.examples import SPLITS, ExampleStore
-from tuiapp.library.records import EvalRun, ExampleSet
+from tuiapp.library.records import EvalRun, ExampleSet, as_eval_mode, as_split
 from tuiapp.library.seed import open_library
 from tuiapp.library.templates import TemplateStore
 from tuiapp.widgets.run_table import RunTable
@@ -68,7 +68,7 @@ class EvalScreen(Screen[None]):
         run: EvalRun | None
         error: str | None = None
 
-    def __init__(self, db: Any, service: ChatService) -> None:
+    def __init__(self, db: sqlite_utils.Database, service: ChatService) -> None:
         super().__init__()
         self.db = db
         self.service = service
@@ -153,8 +153,8 @@ class EvalScreen(Screen[None]):
         if template.is_blank() or example_set.is_blank():
             raise BadInput("Choose a template and an example set.")
         opts = EvalOptions(
-            mode=str(self.query_one("#mode", Select).value),
-            split=str(self.query_one("#split", Select).value),
+            mode=as_eval_mode(str(self.query_one("#mode", Select).value)),
+            split=as_split(str(self.query_one("#split", Select).value)),
             shots=whole(self.query_one("#shots", Input).value, "Shots", 4) or 0,
             selector=str(self.query_one("#selector", Select).value),
             limit=whole(self.query_one("#limit", Input).value, "Limit", None),

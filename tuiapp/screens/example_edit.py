@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Label, Select, TextArea
 
 from tuiapp.errors import TuiappError
 from tuiapp.library.examples import SPLITS
-from tuiapp.library.records import Example, ExampleSet
+from tuiapp.library.records import Example, ExampleSet, as_split
 
 Save = Callable[[Example], Example]
 
@@ -84,7 +84,7 @@ class ExampleEditScreen(ModalScreen[Example | None]):
             inputs={n: self.query_one(f"#in-{n}", TextArea).text for n in self.fields},
             output=self.query_one("#output", TextArea).text,
             label=label,
-            split=str(self.query_one("#split", Select).value),
+            split=as_split(str(self.query_one("#split", Select).value)),
             id=self.example.id,
             set_name=self.example_set.name,
         )

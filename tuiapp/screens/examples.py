@@ -7,6 +7,7 @@ Every write goes through ``ExampleStore``; what it refuses is shown as a notific
 from dataclasses import dataclass
 from typing import Any
 
+import sqlite_utils
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -32,7 +33,7 @@ class SetsRead(Message):
     counts: dict[str, dict[str, int]]
 
 
-def read_sets(screen: Screen[Any], db: Any) -> None:
+def read_sets(screen: Screen[Any], db: sqlite_utils.Database) -> None:
     """Seed if needed, read the sets and post ``SetsRead`` to ``screen`` (worker thread)."""
     try:
         store = ExampleStore(open_library(db))
@@ -51,7 +52,7 @@ class ExamplesScreen(Screen[None]):
         Binding("t", "adapt", "Train adapter", tooltip="One click: train, convert, compare, chat"),
     ]
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: sqlite_utils.Database) -> None:
         super().__init__()
         self.db = db
         self.store = ExampleStore(db)
@@ -198,8 +199,13 @@ class ExamplesScreen(Screen[None]):
 
         if self.current is None:
             return
-        self.app.push_screen(AdaptScreen(self.db, self.app.service,  # type: ignore[attr-defined]
-                                         self.current))
+        self.app.push_screen(
+            AdaptScreen(
+                self.db,
+                self.app.service,  # type: ignore[attr-defined]
+                self.current,
+            )
+        )
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -210,7 +216,7 @@ class SaveExchangeScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, db: Any, user_text: str, reply_text: str) -> None:
+    def __init__(self, db: sqlite_utils.Database, user_text: str, reply_text: str) -> None:
         super().__init__()
         self.db = db
         self.user_text = user_text

@@ -9,8 +9,8 @@ example set is attached to the template, "Preview" (the exact prompt, few-shot i
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
+import sqlite_utils
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -54,7 +54,7 @@ class TemplatePickerScreen(ModalScreen[FilledTemplate | None]):
         templates: list[Template]
         sets: dict[str, list[ExampleSet]]
 
-    def __init__(self, db: Any, service: ChatService) -> None:
+    def __init__(self, db: sqlite_utils.Database, service: ChatService) -> None:
         super().__init__()
         self.db = db
         self.service = service
@@ -126,7 +126,11 @@ class TemplateFormScreen(ModalScreen[FilledTemplate | None]):
         about: str
 
     def __init__(
-        self, template: Template, sets: list[ExampleSet], db: Any, service: ChatService
+        self,
+        template: Template,
+        sets: list[ExampleSet],
+        db: sqlite_utils.Database,
+        service: ChatService,
     ) -> None:
         super().__init__()
         self.template = template

@@ -8,8 +8,9 @@ screen cancels a run in progress the same way. Requests are built as the CLI bui
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import sqlite_utils
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,6 +27,10 @@ from tuiapp.library.seed import open_library
 from tuiapp.plugins.methods import Method, Option
 from tuiapp.screens.child_job import follow
 from tuiapp.training.store import Adapter, AdapterStore, Run
+
+if TYPE_CHECKING:
+    from tuiapp.training.jobs import TrainingJob
+    from tuiapp.training.plan import TrainRequest
 
 # The training options worth a field; the rest keep their defaults (the CLI's --opt sets them).
 KEY_TRAINING = ("max_steps", "learning_rate", "batch_size", "max_seq_len")
@@ -79,12 +84,12 @@ class TrainScreen(Screen[None]):
 
         error: str | None = None
 
-    def __init__(self, db: Any, model: str | None = None) -> None:
+    def __init__(self, db: sqlite_utils.Database, model: str | None = None) -> None:
         super().__init__()
         self.db = db
         self.model = model  # the base to train on (None: the embedded model)
         self.methods: dict[str, Method] = {}
-        self.job: Any = None  # the TrainingJob while one runs
+        self.job: TrainingJob | None = None  # while one runs
         self.running = False
         self.cancel_asked = False  # cancel pressed before the child started
         self.resumable: int | None = None  # the last cancelled run
@@ -262,7 +267,7 @@ class TrainScreen(Screen[None]):
         self._train(None, self.resumable)
 
     @work(thread=True, exclusive=True, group="train")
-    def _train(self, request: Any, resume_id: int | None) -> None:
+    def _train(self, request: "TrainRequest", resume_id: int | None) -> None:
         from tuiapp.training import resume_training, start_training
 
         def start() -> Any:

@@ -24,6 +24,7 @@ from tuiapp.errors import TuiappError
 from tuiapp.training.cancel import CancelFlag, Cancelled
 from tuiapp.training.config import RunConfig
 from tuiapp.training.events import Emitter
+from tuiapp.training.store import RunStatus
 
 OOM_HINT = (
     "lower batch_size or max_seq_len (raise grad_accum to keep the effective batch), "
@@ -85,7 +86,7 @@ def _is_oom(exc: BaseException) -> bool:
     return "out of memory" in str(exc).lower()
 
 
-def _end(config: RunConfig, main_rank: bool, status: str, error: str) -> None:
+def _end(config: RunConfig, main_rank: bool, status: RunStatus, error: str) -> None:
     if not main_rank:
         return
     try:

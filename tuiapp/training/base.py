@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
+
 from tuiapp.chat.engine.formats import (
     ChatTemplateFormat,
     PromptFormat,
@@ -42,7 +44,7 @@ SUPPORTED_GGUF_ARCHITECTURES = (
 )
 
 
-def resolve_base(spec: str | None, db: Any) -> tuple[BaseModel, PromptFormat]:
+def resolve_base(spec: str | None, db: sqlite_utils.Database) -> tuple[BaseModel, PromptFormat]:
     """The base model named by ``spec`` and the prompt format the chat uses with it."""
     if spec and (path := Path(spec).expanduser()).is_dir():
         return _hf_base(path)

@@ -4,7 +4,7 @@ writes for the child process. Plain data: importing this module imports no ML li
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tuiapp.errors import BadInput
 from tuiapp.plugins.methods import Method, Option, validate_options
@@ -147,7 +147,7 @@ def split_options(method: Method, given: dict[str, Any]) -> tuple[dict[str, Any]
 class BaseModel:
     """The base the adapter is trained on: a GGUF file (dequantized, cached) or an HF dir."""
 
-    kind: str  # gguf | hf
+    kind: Literal["gguf", "hf"]
     path: str
     name: str  # registry name, or the directory's name
     sha256: str  # GGUF sha256, or the HF directory's fingerprint

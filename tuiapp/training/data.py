@@ -22,10 +22,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
+
 from tuiapp.chat.engine.formats import PromptFormat, Turn
 from tuiapp.errors import BadInput
+from tuiapp.library.records import Split
 
-SPLITS = {
+SPLITS: dict[str, Split] = {
     "train": "train",
     "heldout": "heldout",
     "validation": "heldout",
@@ -40,7 +43,7 @@ MAX_REPORTED = 5  # bad lines named in one error message
 class Row:
     prompt: str
     completion: str
-    split: str = "train"  # train | heldout
+    split: Split = "train"
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -127,7 +130,7 @@ def _text(obj: dict[str, Any], key: str, required: bool = True) -> str:
     return value
 
 
-def _split(obj: dict[str, Any]) -> str:
+def _split(obj: dict[str, Any]) -> Split:
     value = str(obj.get("split") or "train").lower()
     if value not in SPLITS:
         raise BadInput(f"unknown split {value!r} (use train or heldout)")
@@ -156,13 +159,13 @@ def _rows_of(obj: dict[str, Any], kind: str, fmt: PromptFormat) -> list[Row]:
     return rows
 
 
-def _reply_row(before: list[Turn], reply: str, fmt: PromptFormat, split: str) -> Row:
+def _reply_row(before: list[Turn], reply: str, fmt: PromptFormat, split: Split) -> Row:
     prompt = fmt.render(before)
     return Row(prompt, continuation(prompt, reply), split)
 
 
 def conversation_rows(
-    turns: list[Turn], fmt: PromptFormat, split: str = "train"
+    turns: list[Turn], fmt: PromptFormat, split: Split = "train"
 ) -> list[tuple[int, Row]]:
     """(turn index, row) per non-empty assistant turn after a user turn: the chat's rendering."""
     out = []
@@ -177,7 +180,9 @@ def conversation_rows(
 
 
 # -- the history and the library -----------------------------------------------------------------
-def from_conversations(db: Any, ids: Iterable[int], fmt: PromptFormat) -> list[Row]:
+def from_conversations(
+    db: sqlite_utils.Database, ids: Iterable[int], fmt: PromptFormat
+) -> list[Row]:
     from tuiapp.chat.history import History
 
     history = History(db)
@@ -194,7 +199,7 @@ def from_conversations(db: Any, ids: Iterable[int], fmt: PromptFormat) -> list[R
 
 
 def from_examples(
-    db: Any,
+    db: sqlite_utils.Database,
     set_name: str,
     fmt: PromptFormat,
     shots: int = 0,

@@ -63,18 +63,6 @@ class Emitter:
         return event
 
 
-def parse(line: str) -> dict[str, Any] | None:
-    """The event on ``line``, or None for anything else a library printed to stdout."""
-    line = line.strip()
-    if not line.startswith("{"):
-        return None
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return data if isinstance(data, dict) and "event" in data else None
-
-
 def describe(event: dict[str, Any]) -> str:
     """One line for a person (the CLI's progress output)."""
     kind = event["event"]

@@ -10,29 +10,29 @@ Typical use (CLI, or a Textual thread worker)::
 Nothing in this module imports torch, transformers or peft.
 """
 
-import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tuiapp.children import spawn
+import sqlite_utils
+
+from tuiapp.children import ChildJob, parse_event, spawn
 from tuiapp.errors import BadInput
 from tuiapp.store import open_db
 from tuiapp.training.config import RunConfig
-from tuiapp.training.events import TERMINAL, make, parse
+from tuiapp.training.events import TERMINAL, make
 from tuiapp.training.plan import TrainRequest, plan_training
 from tuiapp.training.store import AdapterStore, pid_alive
 
 
-def start_training(request: TrainRequest, db: Any = None) -> "TrainingJob":
+def start_training(request: TrainRequest, db: sqlite_utils.Database | None = None) -> "TrainingJob":
     """Plan the run and start its child process."""
     return TrainingJob.spawn(plan_training(request, db), db)
 
 
-def resume_training(run_id: int, db: Any = None) -> "TrainingJob":
+def resume_training(run_id: int, db: sqlite_utils.Database | None = None) -> "TrainingJob":
     """Continue a cancelled or failed run from its last checkpoint (or from the start)."""
     store = AdapterStore(db if db is not None else open_db())
     run = store.get_run(run_id)
@@ -45,28 +45,33 @@ def resume_training(run_id: int, db: Any = None) -> "TrainingJob":
     return TrainingJob.spawn(config, store.db)
 
 
-def run_events(run_id: int, db: Any = None) -> list[dict[str, Any]]:
+def run_events(run_id: int, db: sqlite_utils.Database | None = None) -> list[dict[str, Any]]:
     """Every event a run wrote so far (to show a run started elsewhere, or a finished one)."""
     run = AdapterStore(db if db is not None else open_db()).get_run(run_id)
     path = Path(run.run_dir) / "events.jsonl"
     if not run.run_dir or not path.is_file():
         return []
-    return [e for e in map(parse, path.read_text().splitlines()) if e is not None]
+    return [e for e in map(parse_event, path.read_text().splitlines()) if e is not None]
 
 
-class TrainingJob:
-    """A running child. ``events()`` is read by one thread; ``cancel()`` may come from any."""
+class TrainingJob(ChildJob):
+    """A running training child; ``events()`` ends with exactly one terminal event.
+    ``cancel()`` makes it checkpoint and stop after the current step; ``kill()`` stops it at
+    once, without a checkpoint."""
 
-    def __init__(self, config: RunConfig, process: subprocess.Popen[str], db: Any) -> None:
+    what = "training process"
+
+    def __init__(
+        self, config: RunConfig, process: subprocess.Popen[str], db: sqlite_utils.Database | None
+    ) -> None:
+        super().__init__(process, Path(config.run_dir) / "train.log")
         self.config = config
         self.run_id = config.run_id
-        self.process = process
         self.store = AdapterStore(db if db is not None else open_db())
         self.result: dict[str, Any] | None = None  # the terminal event, once seen
-        self._cancelled = threading.Event()
 
     @classmethod
-    def spawn(cls, config: RunConfig, db: Any = None) -> "TrainingJob":
+    def spawn(cls, config: RunConfig, db: sqlite_utils.Database | None = None) -> "TrainingJob":
         run_dir = Path(config.run_dir)
         cmd = [sys.executable, "-m", "tuiapp.training", "--config", str(run_dir / "run.json")]
         if config.resume:
@@ -80,23 +85,17 @@ class TrainingJob:
 
     def events(self) -> Iterator[dict[str, Any]]:
         """Events as the child writes them; ends with exactly one terminal event."""
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            event = parse(line)
-            if event is None:
-                continue
+        for event in self.read():
             if event["event"] in TERMINAL:
                 self.result = event
             yield event
-        code = self.process.wait()
         if self.result is None:  # killed, or crashed before it could say so
-            self.result = self._lost(code)
+            self.result = self._lost()
             yield self.result
 
-    def _lost(self, code: int) -> dict[str, Any]:
-        log = Path(self.config.run_dir) / "train.log"
+    def _lost(self) -> dict[str, Any]:
         run = self.store.get_run(self.run_id)  # marks a run still "running" as failed
-        if self._cancelled.is_set():  # kill() after cancel(): stopped without a new checkpoint
+        if self.cancelled.is_set():  # kill() after cancel(): stopped without a new checkpoint
             if run.status in ("running", "failed"):
                 self.store.end_run(self.run_id, "cancelled", "Stopped at once by the user.")
             return make(
@@ -107,26 +106,9 @@ class TrainingJob:
                 message=f"Stopped at step {run.step} without a new checkpoint; "
                 f"`tuiapp runs resume {self.run_id}` continues from the last one.",
             )
-        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
-        why = f"the training process ended unexpectedly (exit status {code})"
-        error = f"{why}: {tail[0]}" if tail else why
+        error = self.lost_message()
         self.store.end_run(self.run_id, "failed", error)
-        return make("failed", self.run_id, error=error, hint=f"see {log}", log=str(log))
-
-    def cancel(self) -> None:
-        """Ask the child to checkpoint and stop (it finishes the current step first)."""
-        self._cancelled.set()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        """Stop at once, without a checkpoint (the run is recorded as failed)."""
-        if self.process.poll() is None:
-            self.process.kill()
+        return make("failed", self.run_id, error=error, hint=f"see {self.log}", log=str(self.log))
 
     def wait(self, timeout: float | None = None) -> int:
         return self.process.wait(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self.process.poll() is None

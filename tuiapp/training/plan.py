@@ -9,7 +9,9 @@ import importlib.util
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import sqlite_utils
 
 from tuiapp.errors import BadInput
 from tuiapp.plugins.manager import load_methods
@@ -26,7 +28,7 @@ TRAIN_STACK = ("torch", "transformers", "peft", "accelerate")
 class DataSource:
     """Where the training rows come from: exactly one of the three kinds."""
 
-    kind: str  # file | conversations | examples
+    kind: Literal["file", "conversations", "examples"]
     path: str | None = None
     conversation_ids: list[int] = field(default_factory=list)
     set_name: str | None = None
@@ -69,7 +71,7 @@ class TrainRequest:
     out_name: str | None = None
 
 
-def plan_training(request: TrainRequest, db: Any = None) -> RunConfig:
+def plan_training(request: TrainRequest, db: sqlite_utils.Database | None = None) -> RunConfig:
     """Check everything, render the data, create the run record and its directory."""
     db = db if db is not None else open_db()
     check_train_stack()
@@ -146,7 +148,7 @@ def check_train_stack() -> None:
         )
 
 
-def _rows(source: DataSource, db: Any, fmt: Any) -> list[datasets.Row]:
+def _rows(source: DataSource, db: sqlite_utils.Database, fmt: Any) -> list[datasets.Row]:
     if source.kind == "file":
         return datasets.read_jsonl(Path(source.path or ""), fmt)[1]
     if source.kind == "conversations":

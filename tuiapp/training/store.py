@@ -12,7 +12,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import sqlite_utils
 
@@ -40,6 +40,9 @@ def runs_dir() -> Path:
     return path
 
 
+RunStatus = Literal["prepared", "running", "done", "failed", "cancelled"]
+
+
 @dataclass
 class Run:
     method: str
@@ -55,7 +58,7 @@ class Run:
     n_train: int = 0
     n_val: int = 0
     run_dir: str = ""
-    status: str = "running"  # running | done | failed | cancelled
+    status: RunStatus = "running"
     error: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     step: int = 0
@@ -221,7 +224,9 @@ class AdapterStore:
             self.db.table("runs").update(run_id, _encode(changes))
         return self.get_run(run_id)
 
-    def end_run(self, run_id: int, status: str, error: str | None = None, **changes: Any) -> Run:
+    def end_run(
+        self, run_id: int, status: RunStatus, error: str | None = None, **changes: Any
+    ) -> Run:
         """Mark a run failed or cancelled (nothing else is registered)."""
         return self.update_run(run_id, status=status, error=error, finished=now(), **changes)
 

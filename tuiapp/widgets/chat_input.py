@@ -24,8 +24,9 @@ class ChatInput(TextArea):
     # plain enter: ctrl+j always works.
     BINDINGS = [
         Binding("enter", "submit", "Send", tooltip="Send the message"),
-        Binding("ctrl+j,shift+enter", "newline", "Newline",
-                tooltip="Start a new line in the message"),
+        Binding(
+            "ctrl+j,shift+enter", "newline", "Newline", tooltip="Start a new line in the message"
+        ),
     ]
 
     @dataclass
@@ -39,8 +40,11 @@ class ChatInput(TextArea):
         super().__init__(soft_wrap=True, tab_behavior="focus", placeholder=placeholder, id=id)
 
     async def _on_key(self, event: events.Key) -> None:
-        action = {"enter": self.action_submit, "ctrl+j": self.action_newline,
-                  "shift+enter": self.action_newline}.get(event.key)
+        action = {
+            "enter": self.action_submit,
+            "ctrl+j": self.action_newline,
+            "shift+enter": self.action_newline,
+        }.get(event.key)
         if action is None:
             await super()._on_key(event)
             return

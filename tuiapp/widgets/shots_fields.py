@@ -13,5 +13,6 @@ def shots_fields(shots: int) -> Iterator[Widget]:
     yield Label("shots", classes="field-name")
     yield Input(str(shots), id="shots", type="integer", select_on_focus=True)
     yield Label("selector", classes="field-name")
-    yield Select([(n, n) for n in selector_names()], value="fixed", allow_blank=False,
-                 id="selector")
+    yield Select(
+        [(n, n) for n in selector_names()], value="fixed", allow_blank=False, id="selector"
+    )

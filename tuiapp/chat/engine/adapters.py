@@ -42,8 +42,10 @@ class AdapterSlots:
         try:
             reader = open_gguf(path)
         except Exception as exc:
-            raise EngineError(f"The adapter {Path(path).name} does not fit this model: "
-                              f"not a readable GGUF ({exc})") from exc
+            raise EngineError(
+                f"The adapter {Path(path).name} does not fit this model: "
+                f"not a readable GGUF ({exc})"
+            ) from exc
         field = reader.fields.get(BASE_SHA256_KEY)
         made_for = bytes(field.parts[-1]).decode() if field is not None else None
         if made_for and self.base_sha256 and made_for != self.base_sha256:
@@ -106,8 +108,9 @@ class AdapterSlots:
             *[self.loaded[p] for p in mix]
         )
         scales = (ctypes.c_float * max(n, 1))(*mix.values())
-        if llama_cpp.llama_set_adapters_lora(llm.ctx, pointers if n else None, n,
-                                             scales if n else None):
+        if llama_cpp.llama_set_adapters_lora(
+            llm.ctx, pointers if n else None, n, scales if n else None
+        ):
             raise EngineError("llama.cpp could not set the adapters on the context.")
         self.active = mix
         llm.reset()  # cached KV states were computed with the old weights
