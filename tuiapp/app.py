@@ -273,7 +273,7 @@ class TuiApp(App[None]):
     def action_examples(self) -> None:
         from tuiapp.screens.examples import ExamplesScreen  # the library loads on first use
 
-        self.push_screen(ExamplesScreen(self.db))
+        self.push_screen(ExamplesScreen(self.db, self.service))
 
     def action_evaluate(self) -> None:
         from tuiapp.screens.eval import EvalScreen

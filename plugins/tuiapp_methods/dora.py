@@ -1,5 +1,6 @@
 """DoRA: LoRA with a learned magnitude per output; merge-only (no GGUF adapter form)."""
 
+from collections.abc import Callable
 from typing import Any
 
 from tuiapp.plugins.hookspecs import hookimpl
@@ -24,5 +25,5 @@ DORA = Method(
 
 
 @hookimpl
-def register_methods(register):  # type: ignore[no-untyped-def]
+def register_methods(register: Callable[[Method], None]) -> None:
     register(DORA)

@@ -1,5 +1,6 @@
 """IA3: learned per-channel scaling of keys, values and MLP activations; tiny, merge-only."""
 
+from collections.abc import Callable
 from typing import Any
 
 from tuiapp.plugins.hookspecs import hookimpl
@@ -40,5 +41,5 @@ IA3 = Method(
 
 
 @hookimpl
-def register_methods(register):  # type: ignore[no-untyped-def]
+def register_methods(register: Callable[[Method], None]) -> None:
     register(IA3)

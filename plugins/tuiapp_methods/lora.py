@@ -1,5 +1,6 @@
 """LoRA: low-rank updates beside the frozen weights; converts to a GGUF LoRA adapter."""
 
+from collections.abc import Callable
 from typing import Any
 
 from tuiapp.plugins.hookspecs import hookimpl
@@ -22,5 +23,5 @@ LORA = Method(
 
 
 @hookimpl
-def register_methods(register):  # type: ignore[no-untyped-def]
+def register_methods(register: Callable[[Method], None]) -> None:
     register(LORA)

@@ -1,5 +1,6 @@
 """Prompt tuning: learned virtual tokens in front of every prompt; the base is untouched."""
 
+from collections.abc import Callable
 from typing import Any
 
 from tuiapp.plugins.hookspecs import hookimpl
@@ -43,5 +44,5 @@ PROMPT_TUNING = Method(
 
 
 @hookimpl
-def register_methods(register):  # type: ignore[no-untyped-def]
+def register_methods(register: Callable[[Method], None]) -> None:
     register(PROMPT_TUNING)

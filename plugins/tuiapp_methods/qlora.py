@@ -1,5 +1,6 @@
 """QLoRA: LoRA over a 4-bit (bitsandbytes NF4) copy of the base; needs a CUDA GPU."""
 
+from collections.abc import Callable
 from typing import Any
 
 from tuiapp.plugins.hookspecs import hookimpl
@@ -71,5 +72,5 @@ QLORA = Method(
 
 
 @hookimpl
-def register_methods(register):  # type: ignore[no-untyped-def]
+def register_methods(register: Callable[[Method], None]) -> None:
     register(QLORA)

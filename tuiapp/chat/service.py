@@ -250,8 +250,8 @@ class ChatService:
         """Replace the last assistant reply with a new one."""
         params = params or SamplingParams()
         msgs = self.history.messages(conversation_id)
-        if msgs and msgs[-1].role == "assistant":
-            self.history.delete_message(msgs[-1].id)  # type: ignore[arg-type]
+        if msgs and msgs[-1].role == "assistant" and msgs[-1].id is not None:
+            self.history.delete_message(msgs[-1].id)
             msgs = msgs[:-1]
         if not msgs or msgs[-1].role != "user":
             raise EngineError("Nothing to regenerate: the conversation has no user message.")

@@ -2,6 +2,7 @@
 
 import os
 import signal
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,8 +11,11 @@ from tuiapp.cli.root import cli
 from tuiapp.errors import BadInput
 from tuiapp.formatting import loss_text
 
+if TYPE_CHECKING:
+    from tuiapp.training.store import AdapterStore
 
-def _store():  # type: ignore[no-untyped-def]
+
+def _store() -> "AdapterStore":
     from tuiapp.store import open_db
     from tuiapp.training.store import AdapterStore
 

@@ -249,7 +249,7 @@ def run_eval(
         run.finished = now()
         store.save(run)
         if job.ctx.embedder is not None:
-            job.ctx.embedder.close()  # type: ignore[attr-defined]
+            job.ctx.embedder.close()
     return run
 
 

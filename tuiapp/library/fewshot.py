@@ -237,5 +237,5 @@ def prompt_for(
             Example(inputs=dict(inputs), output="", split="heldout"), pool, shots, ctx
         )
         if ctx.embedder is not None:
-            ctx.embedder.close()  # type: ignore[attr-defined]
+            ctx.embedder.close()
     return assembler.build(inputs, ranked)

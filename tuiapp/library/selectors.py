@@ -31,6 +31,10 @@ class Embedder(Protocol):
         """An (n, dim) float32 array of unit vectors, one row per text."""
         ...
 
+    def close(self) -> None:
+        """Write what was computed to the cache and let go of the engine."""
+        ...
+
 
 @dataclass
 class SelectionContext:

@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label
 
+from tuiapp.chat.service import ChatService
 from tuiapp.errors import TuiappError
 from tuiapp.library.examples import SPLITS, ExampleStore
 from tuiapp.library.records import Example, ExampleSet
@@ -52,9 +53,10 @@ class ExamplesScreen(Screen[None]):
         Binding("t", "adapt", "Train adapter", tooltip="One click: train, convert, compare, chat"),
     ]
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: sqlite_utils.Database, service: ChatService) -> None:
         super().__init__()
         self.db = db
+        self.service = service  # what the one-click adapt screen trains on and attaches to
         self.store = ExampleStore(db)
         self.sets: dict[str, ExampleSet] = {}
         self.current: str | None = None
@@ -199,13 +201,7 @@ class ExamplesScreen(Screen[None]):
 
         if self.current is None:
             return
-        self.app.push_screen(
-            AdaptScreen(
-                self.db,
-                self.app.service,  # type: ignore[attr-defined]
-                self.current,
-            )
-        )
+        self.app.push_screen(AdaptScreen(self.db, self.service, self.current))
 
     def action_close(self) -> None:
         self.dismiss(None)
