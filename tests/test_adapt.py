@@ -13,6 +13,8 @@ import pytest
 from tests.helpers.cli import assert_one_line_error, tuiapp
 from tuiapp.chat.history import History
 from tuiapp.evaluation.evaluate import EvalStore
+from tuiapp.library.examples import ExampleStore
+from tuiapp.library.templates import TemplateStore
 from tuiapp.store import open_db
 from tuiapp.training.store import AdapterStore
 
@@ -87,6 +89,43 @@ def test_adapt_runs_every_stage_and_attaches_the_adapter(home_with_model: Path) 
     (job,) = json.loads(tuiapp("adapt-jobs", "--json").stdout)
     assert job["status"] == "done" and job["conversation_id"] == conv.id
     assert job["report"]["eval"]["run_ids"] == report["eval"]["run_ids"]
+
+
+def test_adapt_from_a_plain_file_with_no_template_and_no_split(
+    home_with_model: Path, tmp_path: Path
+) -> None:
+    """A person's own rows, {"input", "output"} JSONL: imported, split, templated, adapted."""
+    built_in = Path(__file__).resolve().parents[1] / "prompts" / "sets" / "sentiment.jsonl"
+    rows = [json.loads(line) for line in built_in.read_text().splitlines()]
+    mine = tmp_path / "my reviews.jsonl"
+    mine.write_text(
+        "".join(
+            json.dumps({"input": r["inputs"]["review"], "output": r["output"]}) + "\n"
+            for r in rows
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "tuiapp", "adapt", str(mine), *QUICK, "--out", "mine", "--json"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    report = json.loads("\n".join(line for line in lines if not line.startswith('{"event"')))
+    assert report["status"] == "done" and report["set"] == "my-reviews"
+    assert report["convert"]["parity"]["passed"], report["convert"]["warning"]
+    assert [row["mode"] for row in report["eval"]["table"]] == ["zero", "few", "adapter"]
+    db = open_db()
+    examples = ExampleStore(db)
+    s = examples.get_set("my-reviews")
+    assert s.template == "my-reviews" and s.input_fields == ["input"]
+    assert examples.counts("my-reviews") == {"train": len(rows) - 45, "heldout": 45}
+    template = TemplateStore(db).get("my-reviews")
+    assert template.body == "Input: {{ input }}\nOutput:" and "generated" in template.tags
+    conv = History(db).get_conversation(report["conversation_id"])
+    assert conv.adapters == [{"name": "mine", "scale": 1.0}]
 
 
 def test_cancel_during_training_registers_nothing(home_with_model: Path) -> None:

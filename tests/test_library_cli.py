@@ -96,6 +96,10 @@ def test_examples_import_show_export_delete(tmp_path: Path):
         "added": 2,
         "created": True,
         "counts": {"train": 1, "heldout": 1},
+        "shape": "flat",
+        "split_drawn": {"rows": 0, "heldout": 0},
+        "template": "qa",  # generated: the set came with none
+        "template_created": True,
     }
     listed = json.loads(ok("examples", "list", "--json"))
     assert next(s for s in listed if s["name"] == "qa")["counts"] == {"train": 1, "heldout": 1}

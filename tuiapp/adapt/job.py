@@ -81,21 +81,29 @@ class AdaptJob:
         """Everything that can be checked before work starts: (template, method)."""
         from tuiapp.library.examples import ExampleStore
         from tuiapp.library.selectors import get_selector
+        from tuiapp.library.shapes import attach_default_template
+        from tuiapp.library.splits import MIN_COMPARE
         from tuiapp.library.templates import TemplateStore
         from tuiapp.plugins.manager import load_methods
 
         req = self.request
         store = ExampleStore(self.db)
-        example_set = store.get_set(req.set_name)
-        if not example_set.template:
-            raise BadInput(f"Example set '{req.set_name}' has no template: attach one first.")
-        template = TemplateStore(self.db).get(example_set.template)
-        counts = store.counts(req.set_name)
-        if not counts.get("train") or not counts.get("heldout"):
+        counts = store.counts(req.set_name)  # NotFound for a missing set, before any change
+        if not counts.get("train"):
             raise BadInput(
-                f"Example set '{req.set_name}' needs train and held-out rows "
-                f"(has {counts.get('train', 0)} / {counts.get('heldout', 0)})."
+                f"Example set '{req.set_name}' has no train rows: "
+                f"`tuiapp examples split {req.set_name}` draws a split."
             )
+        if counts.get("heldout", 0) < MIN_COMPARE:
+            raise BadInput(
+                f"Example set '{req.set_name}' has {counts.get('heldout', 0)} held-out rows; "
+                f"the comparison needs at least {MIN_COMPARE}. "
+                f"`tuiapp examples split {req.set_name} --heldout 0.3` holds out more, or "
+                f"`tuiapp train --examples {req.set_name} --method {req.method}` trains "
+                "without comparing."
+            )
+        attach_default_template(self.db, req.set_name)  # a set without one gets a plain one
+        template = TemplateStore(self.db).get(store.get_set(req.set_name).template or "")
         method = load_methods().get(req.method)
         if not method.capabilities.gguf_adapter_export:
             raise BadInput(

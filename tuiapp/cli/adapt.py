@@ -2,6 +2,7 @@
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -9,10 +10,17 @@ import click
 from tuiapp.cli.jobs import ctrl_c
 from tuiapp.cli.output import json_option, opt_option, print_json, print_table
 from tuiapp.cli.root import cli
+from tuiapp.errors import BadInput
 
 
 @cli.command()
-@click.argument("set_name", metavar="SET")
+@click.argument("set_name", metavar="SET_OR_FILE")
+@click.option(
+    "--set",
+    "new_set",
+    default=None,
+    help="With a FILE: the name of the set it is imported into (default: the file's name).",
+)
 @click.option("--method", default="lora", show_default=True, help="Fine-tuning method.")
 @opt_option
 @click.option("-m", "--model", default=None, help="Base GGUF: registry name, path or 'default'.")
@@ -36,6 +44,7 @@ from tuiapp.cli.root import cli
 @json_option
 def adapt(
     set_name: str,
+    new_set: str | None,
     method: str,
     opts: tuple[str, ...],
     model: str | None,
@@ -50,6 +59,9 @@ def adapt(
     """Train an adapter on example set SET, convert it, check it, compare it with zero- and
     k-shot prompting on the held-out rows, and attach it to a new conversation.
 
+    SET may be a FILE instead (any format `tuiapp examples import` reads): it is imported
+    into a new set first, with a drawn held-out split and a generated template.
+
     Ctrl-C cancels the stage in progress (training keeps a checkpoint to resume).
     """
     from tuiapp.adapt.job import AdaptJob, AdaptRequest
@@ -57,6 +69,15 @@ def adapt(
     from tuiapp.plugins.methods import parse_assignments
 
     db = open_library()
+    if Path(set_name).is_file():
+        from tuiapp.library.io import import_new_set
+
+        imported = import_new_set(db, Path(set_name), new_set)
+        if not as_json:
+            click.echo(imported.describe(), err=True)
+        set_name = imported.set_name
+    elif new_set is not None:
+        raise BadInput(f"--set names the set a FILE is imported into; {set_name} is not a file.")
     request = AdaptRequest(
         set_name,
         method,

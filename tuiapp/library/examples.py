@@ -13,6 +13,7 @@ import sqlite_utils
 
 from tuiapp.errors import BadInput, NotFound
 from tuiapp.library.records import SPLITS, Example, ExampleSet, as_split
+from tuiapp.library.splits import draw_splits
 from tuiapp.library.templates import DELETED, check_name, now, transaction
 from tuiapp.store import db_lock
 
@@ -301,6 +302,15 @@ class ExampleStore:
         with transaction(self.db):
             self.get(example_id)
             self.db.execute("DELETE FROM examples WHERE id = ?", [example_id])
+
+    def redraw_splits(self, set_name: str, fraction: float, seed: int = 0) -> dict[str, int]:
+        """Draw every row's split again (``splits.draw_splits``); the new counts."""
+        with transaction(self.db):
+            rows = self.examples(set_name)
+            for row, split in zip(rows, draw_splits(rows, fraction, seed), strict=True):
+                if row.split != split:
+                    self.db.execute("UPDATE examples SET split = ? WHERE id = ?", [split, row.id])
+            return self.counts(set_name)
 
     def examples(
         self,

@@ -1,0 +1,41 @@
+"""The held-out split of rows that came without one: deterministic, label-stratified.
+
+Each row's place is the sha256 of the seed and its text, so the same file and seed always give
+the same split, whatever the row order, and adding rows never moves the old ones. Within each
+label (or among all rows, for sets without labels) the lowest ``fraction`` of hashes go to
+``heldout``: every label is held out in proportion, and a group of two or more rows always
+keeps at least one row on each side.
+"""
+
+import hashlib
+from collections import defaultdict
+
+from tuiapp.errors import BadInput
+from tuiapp.library.records import Example, Split
+
+DEFAULT_HELDOUT = 0.25
+MIN_COMPARE = 10  # held-out rows below which a comparison says too little
+
+
+def _key(seed: int, ex: Example) -> str:
+    return hashlib.sha256(f"{seed}\0{ex.text()}".encode()).hexdigest()
+
+
+def draw_splits(
+    rows: list[Example], fraction: float = DEFAULT_HELDOUT, seed: int = 0
+) -> list[Split]:
+    """The split of each of ``rows``, in order."""
+    if not 0.0 < fraction < 1.0:
+        raise BadInput(f"The held-out fraction must be between 0 and 1 (got {fraction}).")
+    groups: dict[str | None, list[int]] = defaultdict(list)
+    for i, ex in enumerate(rows):
+        groups[ex.label].append(i)
+    out: list[Split] = ["train"] * len(rows)
+    for members in groups.values():
+        ranked = sorted(members, key=lambda i: _key(seed, rows[i]))
+        n = round(len(ranked) * fraction)
+        if len(ranked) >= 2:
+            n = min(max(n, 1), len(ranked) - 1)
+        for i in ranked[:n]:
+            out[i] = "heldout"
+    return out
