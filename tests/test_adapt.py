@@ -100,8 +100,7 @@ def test_adapt_from_a_plain_file_with_no_template_and_no_split(
     mine = tmp_path / "my reviews.jsonl"
     mine.write_text(
         "".join(
-            json.dumps({"input": r["inputs"]["review"], "output": r["output"]}) + "\n"
-            for r in rows
+            json.dumps({"input": r["inputs"]["review"], "output": r["output"]}) + "\n" for r in rows
         )
     )
     result = subprocess.run(
