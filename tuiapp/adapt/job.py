@@ -61,6 +61,7 @@ class AdaptJob:
             "status": "running",
         }
         self.id: int | None = None
+        self.skip_compare: str | None = None  # why the comparison is skipped (check() says)
         self._cancel = threading.Event()
         self._current: Any = None  # the child job of the stage in progress
         self._fraction = 0.0
@@ -94,14 +95,21 @@ class AdaptJob:
                 f"Example set '{req.set_name}' has no train rows: "
                 f"`tuiapp examples split {req.set_name}` draws a split."
             )
-        if counts.get("heldout", 0) < MIN_COMPARE:
-            raise BadInput(
-                f"Example set '{req.set_name}' has {counts.get('heldout', 0)} held-out rows; "
-                f"the comparison needs at least {MIN_COMPARE}. "
-                f"`tuiapp examples split {req.set_name} --heldout 0.3` holds out more, or "
-                f"`tuiapp train --examples {req.set_name} --method {req.method}` trains "
-                "without comparing."
+        heldout = counts.get("heldout", 0)
+        self.skip_compare = (
+            None
+            if heldout >= MIN_COMPARE
+            else (
+                f"Comparison skipped: example set '{req.set_name}' has {heldout} held-out "
+                f"rows and a comparison needs at least {MIN_COMPARE} "
+                f"(`tuiapp examples split {req.set_name} --heldout 0.3` holds out more; "
+                "teaching more replies adds rows)."
             )
+        )
+        if req.conversation_id is not None:
+            from tuiapp.chat.history import History
+
+            History(self.db).get_conversation(req.conversation_id)  # NotFound before work
         attach_default_template(self.db, req.set_name)  # a set without one gets a plain one
         template = TemplateStore(self.db).get(store.get_set(req.set_name).template or "")
         method = load_methods().get(req.method)
@@ -240,6 +248,11 @@ class AdaptJob:
         from tuiapp.library.examples import ExampleStore
 
         req = self.request
+        if self.skip_compare:
+            self.report["eval"] = {"run_ids": [], "table": [], "skipped": self.skip_compare}
+            self._event("evaluate", 1.0, self.skip_compare)
+            self._update(report=self.report, stage="attach")
+            return
         service = self._service(adapter)
         store = ExampleStore(self.db)
         example_set = store.get_set(req.set_name)
@@ -287,12 +300,17 @@ class AdaptJob:
 
     def _attach(self, adapter: str) -> None:
         service = self._service(adapter)
-        title = f"{adapter} · adapted on {self.request.set_name}"
-        conv = service.history.new_conversation(title, model=service.require_model().name)
-        service.set_adapters(conv.id, [(adapter, 1.0)])
-        self.report["conversation_id"] = conv.id
-        self._update(conversation_id=conv.id, report=self.report)
-        self._event("attach", 1.0, f"Attached '{adapter}' to a new conversation ({conv.id}).")
+        if self.request.conversation_id is None:
+            title = f"{adapter} · adapted on {self.request.set_name}"
+            conv_id = service.history.new_conversation(title, model=service.require_model().name).id
+            where = f"a new conversation ({conv_id})"
+        else:
+            conv_id = self.request.conversation_id
+            where = f"conversation {conv_id}"
+        service.set_adapters(conv_id, [(adapter, 1.0)])
+        self.report["conversation_id"] = conv_id
+        self._update(conversation_id=conv_id, report=self.report)
+        self._event("attach", 1.0, f"Attached '{adapter}' to {where}.")
 
     # -- helpers -------------------------------------------------------------------------
     def _service(self, adapter: str) -> "ChatService":

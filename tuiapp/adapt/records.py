@@ -38,6 +38,7 @@ class AdaptRequest:
     out_name: str | None = None
     parity: bool = True
     threads: int | None = None
+    conversation_id: int | None = None  # attach to this conversation (None: a new one)
 
 
 @dataclass

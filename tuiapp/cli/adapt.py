@@ -8,18 +8,28 @@ from typing import Any
 import click
 
 from tuiapp.cli.jobs import ctrl_c
-from tuiapp.cli.output import json_option, opt_option, print_json, print_table
+from tuiapp.cli.output import json_option, opt_option, parse_ids, print_json, print_table
 from tuiapp.cli.root import cli
 from tuiapp.errors import BadInput
 
 
 @cli.command()
-@click.argument("set_name", metavar="SET_OR_FILE")
+@click.argument("set_name", metavar="SET_OR_FILE", required=False)
+@click.option(
+    "--rated",
+    is_flag=True,
+    help="Teach from every rated and corrected chat reply (the set: --set, default personal).",
+)
+@click.option(
+    "--conversations",
+    default=None,
+    help="Teach from every reply of these conversations: ids, e.g. 3,7.",
+)
 @click.option(
     "--set",
     "new_set",
     default=None,
-    help="With a FILE: the name of the set it is imported into (default: the file's name).",
+    help="The set a FILE is imported into (default: its name), or --rated teaches.",
 )
 @click.option("--method", default="lora", show_default=True, help="Fine-tuning method.")
 @opt_option
@@ -43,7 +53,9 @@ from tuiapp.errors import BadInput
 @click.option("--threads", type=int, default=None, help="CPU threads for llama.cpp.")
 @json_option
 def adapt(
-    set_name: str,
+    set_name: str | None,
+    rated: bool,
+    conversations: str | None,
     new_set: str | None,
     method: str,
     opts: tuple[str, ...],
@@ -59,6 +71,9 @@ def adapt(
     """Train an adapter on example set SET, convert it, check it, compare it with zero- and
     k-shot prompting on the held-out rows, and attach it to a new conversation.
 
+    Instead of SET: --rated teaches the set (--set, default personal) from every rated and
+    corrected chat reply, --conversations IDS from every reply of those conversations.
+
     SET may be a FILE instead (any format `tuiapp examples import` reads): it is imported
     into a new set first, with a drawn held-out split and a generated template.
 
@@ -69,7 +84,17 @@ def adapt(
     from tuiapp.plugins.methods import parse_assignments
 
     db = open_library()
-    if Path(set_name).is_file():
+    if (set_name is not None) + rated + (conversations is not None) != 1:
+        raise BadInput("Give one of SET, FILE, --rated or --conversations IDS.")
+    if set_name is None:
+        from tuiapp.library.teach import PERSONAL, teach
+
+        ids = parse_ids(conversations) if conversations else None
+        taught = teach(db, new_set or PERSONAL, ids, rated_only=ids is None)
+        if not as_json:
+            click.echo(taught.describe(), err=True)
+        set_name = taught.set_name
+    elif Path(set_name).is_file():
         from tuiapp.library.io import import_new_set
 
         imported = import_new_set(db, Path(set_name), new_set)
@@ -135,7 +160,11 @@ def print_report(report: dict[str, Any]) -> None:
         click.secho(convert["warning"], fg="red", bold=True, err=True)
     from tuiapp.evaluation.evaluate import COMPARE_COLUMNS
 
-    print_table(report.get("eval", {}).get("table", []), COMPARE_COLUMNS)
+    evaluation = report.get("eval", {})
+    if evaluation.get("skipped"):
+        click.echo(evaluation["skipped"])
+    else:
+        print_table(evaluation.get("table", []), COMPARE_COLUMNS)
     click.echo(
         f'Chat with it: tuiapp chat -c {report.get("conversation_id")} "..."  '
         f"(or open conversation {report.get('conversation_id')} in the app)"

@@ -1,10 +1,13 @@
 """Small output helpers shared by the CLI commands."""
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
 import click
+
+from tuiapp.errors import BadInput
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 opt_option = click.option(
@@ -42,3 +45,11 @@ def emit_export(text: str, output: Path | None, as_json: bool, record: dict[str,
         click.echo(f"Wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+def parse_ids(text: str, option: str = "--conversations") -> list[int]:
+    """``3,7`` or ``3 7`` -> [3, 7]; BadInput naming ``option`` otherwise."""
+    try:
+        return [int(part) for part in text.replace(" ", ",").split(",") if part]
+    except ValueError:
+        raise BadInput(f"{option} expects ids like 3,7 (got {shlex.quote(text)})") from None

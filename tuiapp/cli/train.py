@@ -1,11 +1,9 @@
 """``tuiapp train``: train an adapter on the model you chat with, with live progress."""
 
-import shlex
-
 import click
 
 from tuiapp.cli.jobs import follow_training
-from tuiapp.cli.output import json_option, opt_option, print_json
+from tuiapp.cli.output import json_option, opt_option, parse_ids, print_json
 from tuiapp.cli.root import cli
 from tuiapp.errors import BadInput
 
@@ -76,7 +74,7 @@ def train(
     if set_name is not None:
         source = DataSource.examples(set_name, shots, selector)
     elif conversations is not None:
-        source = DataSource.conversations(_ids(conversations))
+        source = DataSource.conversations(parse_ids(conversations))
     else:
         source = DataSource.file(data_file or "")
     request = TrainRequest(method, source, model, parse_assignments(opts), out_name)
@@ -93,10 +91,3 @@ def train(
             )
         return
     follow_training(TrainingJob.spawn(config), as_json)
-
-
-def _ids(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.replace(" ", ",").split(",") if part]
-    except ValueError:
-        raise BadInput(f"--conversations expects ids like 3,7 (got {shlex.quote(text)})") from None

@@ -111,6 +111,7 @@ def _example_from_row(row: dict[str, Any]) -> Example:
         id=row["id"],
         set_name=row["set_name"],
         position=row["position"],
+        origin=json.loads(row["origin"]) if row.get("origin") else None,
     )
 
 
@@ -233,18 +234,19 @@ class ExampleStore:
 
     # -- rows -------------------------------------------------------------------------------
     def _write(self, ex: Example) -> Example:
+        origin = json.dumps(ex.origin) if ex.origin else None
         data = (json.dumps(ex.inputs, ensure_ascii=False), ex.output, ex.label, ex.split, ex.text())
         if ex.id is None:
             cur = self.db.conn.execute(
                 "INSERT INTO examples (set_name, position, inputs, output, label, split, text, "
-                "created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (ex.set_name, ex.position, *data, now()),
+                "origin, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (ex.set_name, ex.position, *data, origin, now()),
             )
             return replace(ex, id=cur.lastrowid)
         self.db.conn.execute(
-            "UPDATE examples SET inputs = ?, output = ?, label = ?, split = ?, text = ? "
-            "WHERE id = ?",
-            (*data, ex.id),
+            "UPDATE examples SET inputs = ?, output = ?, label = ?, split = ?, text = ?, "
+            "origin = ? WHERE id = ?",
+            (*data, origin, ex.id),
         )
         return ex
 

@@ -56,6 +56,7 @@ class Example:
     id: int | None = None
     set_name: str | None = None
     position: int = 0
+    origin: dict[str, int] | None = None  # taught from a chat: {"conversation", "message"}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -251,6 +251,8 @@ class AdaptScreen(Screen[None]):
             if convert.get("warning"):
                 lines.append(convert["warning"])
                 parity.add_class("failed")
+        if report.get("eval", {}).get("skipped"):
+            lines.append(report["eval"]["skipped"])
         parity.update("\n".join(lines))
         rows = report.get("eval", {}).get("table", [])
         table = self.query_one("#adapt-report", DataTable)

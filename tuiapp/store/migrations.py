@@ -342,3 +342,21 @@ def m009_eval_chrf(db: sqlite_utils.Database) -> None:
     # chrF (character n-gram F-score): graded similarity for rewriting and summaries.
     db.table("eval_runs").add_column("chrf", float)
     db.table("eval_rows").add_column("chrf", float)
+
+
+@migration
+def m010_feedback_and_example_origin(db: sqlite_utils.Database) -> None:
+    # A person's verdict on an assistant reply: good / bad, and the answer it should have been
+    # (the reply itself stays as it was). Gone with its message.
+    db.execute(
+        """CREATE TABLE feedback (
+             message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+             conversation_id INTEGER NOT NULL,
+             rating TEXT CHECK (rating IN ('good', 'bad')),
+             correction TEXT,
+             created TEXT NOT NULL,
+             updated TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX feedback_conversation ON feedback(conversation_id)")
+    # Where a row came from when it was taught from a chat: JSON {"conversation", "message"}.
+    db.table("examples").add_column("origin", str)
