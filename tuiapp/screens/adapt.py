@@ -74,11 +74,18 @@ class AdaptScreen(Screen[None]):
         report: dict[str, Any] | None
         error: str | None = None
 
-    def __init__(self, db: sqlite_utils.Database, service: "ChatService", set_name: str) -> None:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        service: "ChatService",
+        set_name: str,
+        conversation_id: int | None = None,
+    ) -> None:
         super().__init__()
         self.db = db
         self.service = service
         self.set_name = set_name
+        self.conversation_id = conversation_id  # attach there (None: a new conversation)
         self.job: AdaptJob | None = None
         self.running = False
         self.report: dict[str, Any] | None = None
@@ -127,6 +134,7 @@ class AdaptScreen(Screen[None]):
             str(active.path) if active else None,
             shots=shots,
             limit=limit,
+            conversation_id=self.conversation_id,
         )
 
     # -- running -------------------------------------------------------------------------

@@ -54,6 +54,20 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+l", "templates", "Library", show=False, tooltip="Fill a template, run it"),
         Binding("ctrl+s", "save_example", "Save", show=False, tooltip="Save exchange as example"),
         Binding(
+            "f8",
+            "feedback",
+            "Rate",
+            show=False,
+            tooltip="Rate the focused reply (else the last) or correct it",
+        ),
+        Binding(
+            "f9",
+            "teach",
+            "Teach",
+            show=False,
+            tooltip="Train an adapter from my rated and corrected replies, for this chat",
+        ),
+        Binding(
             "f7",
             "adapter",
             "Adapter",
@@ -288,11 +302,15 @@ class ChatScreen(Screen[None]):
         """Stop the reply being written, if any (the text so far is kept); whether one was."""
         return self.messages.stop()
 
-    def action_copy(self) -> None:
+    def _focused_view(self) -> MessageView | None:
+        """The focused message, else the last reply."""
         node: DOMNode | None = self.focused
         while node is not None and not isinstance(node, MessageView):
             node = node.parent
-        view = node if isinstance(node, MessageView) else self.messages.last_reply()
+        return node if isinstance(node, MessageView) else self.messages.last_reply()
+
+    def action_copy(self) -> None:
+        view = self._focused_view()
         if view is None or not view.content:
             self.notify("No reply to copy yet.", severity="warning")
             return
@@ -320,6 +338,47 @@ class ChatScreen(Screen[None]):
             await self.messages.stream(
                 lambda: self.service.send_template(conversation_id, filled, params)[0],
                 active.name,
+            )
+
+    # -- teaching from the chat ------------------------------------------------------------
+    def action_feedback(self) -> None:
+        from tuiapp.chat.feedback import FeedbackStore
+        from tuiapp.screens.feedback import FeedbackChoice, FeedbackScreen
+
+        view = self._focused_view() if not self.messages.streaming else None
+        if view is None or view.role != "assistant" or view.message_id is None:
+            self.notify("No finished reply to rate yet.", severity="warning")
+            return
+        message_id = view.message_id
+        store = FeedbackStore(self.service.history.db)
+
+        def chosen(choice: FeedbackChoice | None) -> None:
+            if choice is None:
+                return
+            with self.guard("Feedback"):
+                store.rate(message_id, choice.rating)
+                store.correct(message_id, choice.correction)
+                said = "corrected" if choice.correction else f"rated {choice.rating}"
+                self.notify(f"Reply {said}. f9 teaches an adapter from your replies.")
+
+        self.app.push_screen(FeedbackScreen(view.content, store.get(message_id)), chosen)
+
+    def action_teach(self) -> None:
+        """Bring the personal set up to date from rated replies, then the one-click loop,
+        attaching the adapter to this conversation."""
+        from tuiapp.library.teach import PERSONAL, teach
+        from tuiapp.screens.adapt import AdaptScreen
+
+        with self.guard("Teach"):
+            result = teach(self.service.history.db)
+            self.notify(result.describe())
+            self.app.push_screen(
+                AdaptScreen(
+                    self.service.history.db,
+                    self.service,
+                    PERSONAL,
+                    conversation_id=self.conversation_id,
+                )
             )
 
     def action_save_example(self) -> None:
