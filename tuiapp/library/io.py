@@ -77,7 +77,8 @@ class ImportResult:
         if self.drawn:
             parts.append(
                 f"{self.drawn} rows named no split: {self.drawn_heldout} drawn into heldout "
-                "(seeded, by label; `tuiapp examples split` draws again)."
+                "(seeded, stratified by label where rows have one; `tuiapp examples split` "
+                "draws again)."
             )
         if self.template_created:
             parts.append(
