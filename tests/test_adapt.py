@@ -57,6 +57,13 @@ def test_adapt_runs_every_stage_and_attaches_the_adapter(home_with_model: Path) 
     assert report["convert"]["warning"] is None
     assert [row["mode"] for row in report["eval"]["table"]] == ["zero", "few", "adapter"]
     assert [row["rows"] for row in report["eval"]["table"]] == ["6/6"] * 3
+    judged = report["eval"]["verdicts"]  # zero vs few, zero vs adapter, few vs adapter
+    assert [(v["a"], v["b"]) for v in judged] == [
+        (a, b)
+        for i, a in enumerate(report["eval"]["run_ids"])
+        for b in report["eval"]["run_ids"][i + 1 :]
+    ]
+    assert all(v["n"] == 6 and v["verdict"] for v in judged)
 
     db = open_db()
     adapter = AdapterStore(db).get_adapter("quick")

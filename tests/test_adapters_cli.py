@@ -63,9 +63,12 @@ def test_convert_chat_evaluate_export_and_delete(home_with_model: Path, tmp_path
     with_adapter = out(tuiapp("eval", *common, "--mode", "adapter", "--adapter", "demo"))
     assert with_adapter["mode"] == "adapter" and with_adapter["adapter"] == "demo"
     assert with_adapter["n_scored"] == 3 and with_adapter["shots"] == 0
-    table = out(tuiapp("eval", "compare", str(zero["id"]), str(with_adapter["id"]), "--json"))
+    compared = out(tuiapp("eval", "compare", str(zero["id"]), str(with_adapter["id"]), "--json"))
+    table = compared["runs"]
     assert [row["mode"] for row in table] == ["zero", "adapter"]
     assert table[1]["selector"] == "demo"
+    (judged,) = compared["verdicts"]
+    assert (judged["a"], judged["b"], judged["n"]) == (zero["id"], with_adapter["id"], 3)
 
     # Ollama: a movable directory with the base, the adapter and a Modelfile.
     target = tmp_path / "ollama"

@@ -11,7 +11,8 @@ import pytest
 
 from tuiapp.chat.engine.formats import TranscriptFormat
 from tuiapp.errors import BadInput
-from tuiapp.evaluation.evaluate import EvalOptions, EvalStore, RowResult, compare, run_eval
+from tuiapp.evaluation.compare import compare
+from tuiapp.evaluation.evaluate import EvalOptions, EvalStore, RowResult, run_eval
 from tuiapp.evaluation.scoring import chrf, exact_match, normalize_text, normalized_match
 from tuiapp.library.examples import ExampleStore
 from tuiapp.library.records import EvalRun, Example, ExampleSet, Template
@@ -258,8 +259,16 @@ def test_cli_eval_runs_and_compare(home_with_model):
     table = tuiapp("eval", "compare").stdout.splitlines()
     assert table[0].split()[:6] == ["ID", "TEMPLATE", "SET", "MODE", "SHOTS", "SELECTOR"]
     assert "zero" in table[1] and "random" in table[2]
-    rows = json.loads(tuiapp("eval", "compare", "2", "1", "--json").stdout)
-    assert [r["id"] for r in rows] == [2, 1]
+    compared = json.loads(tuiapp("eval", "compare", "2", "1", "--json").stdout)
+    assert [r["id"] for r in compared["runs"]] == [2, 1]
+    low, high = compared["runs"][0]["label_ci"]  # Wilson on 3 rows: wide, and around the score
+    assert 0 <= low <= compared["runs"][0]["label_acc"] <= high <= 1 and high - low > 0.3
+    (judged,) = compared["verdicts"]
+    assert judged["metric"] == "label_correct" and judged["n"] == 3
+    assert "No detectable difference" in judged["verdict"] or "beats" in judged["verdict"]
+    diff = json.loads(tuiapp("eval", "diff", "1", "2", "--json").stdout)
+    for row in diff["rows"]:
+        assert row["a_score"] != row["b_score"]
     shown = json.loads(tuiapp("eval", "show", "2", "--json").stdout)
     assert len(shown["rows"]) == 3
 

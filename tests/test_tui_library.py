@@ -4,6 +4,7 @@ Without a model (``autoload=False``) except the last test, which runs a template
 evaluations on the real embedded model. The helpers are in ``tests/helpers/tui.py``.
 """
 
+import re
 from pathlib import Path
 
 import pytest
@@ -248,10 +249,10 @@ async def test_run_table_puts_runs_side_by_side_with_an_adapter_column() -> None
             "mode": "zero",
             "shots": "0",
             "selector": "–",
-            "exact": "33.3%",
+            "exact": "33.3% (6–79%)",  # with the Wilson interval of 1 in 3
             "normalized": "66.7%",
-            "chrf": "75.0%",
-            "label_acc": "100.0%",
+            "chrf": "75.0%",  # a bootstrap needs the rows: none without the store
+            "label_acc": "100.0% (44–100%)",
             "tokens_per_query": "41.3",
             "s_per_query": "0.52",
             "rows": "3/3",
@@ -306,7 +307,8 @@ async def test_run_a_template_then_evaluate_and_stop(home_with_model: Path) -> N
         await until(pilot, lambda: runs.row_count == 1, 60, "the first run")
         first = runs.row_text(1)
         assert (first["mode"], first["rows"], first["status"]) == ("zero", "3/3", "done")
-        assert first["label_acc"].endswith("%") and float(first["tokens_per_query"]) > 0
+        assert re.fullmatch(r"\d+\.\d% \(\d+–\d+%\)", first["label_acc"]), first["label_acc"]
+        assert float(first["tokens_per_query"]) > 0
 
         screen.query_one("#mode", Select).value = "few"
         screen.query_one("#shots", Input).value = "2"

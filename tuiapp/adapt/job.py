@@ -244,7 +244,8 @@ class AdaptJob:
         self._update(report=self.report, stage="evaluate")
 
     def _evaluate(self, template: "Template", adapter: str) -> None:
-        from tuiapp.evaluation.evaluate import EvalOptions, compare, run_eval
+        from tuiapp.evaluation.compare import compare, verdicts
+        from tuiapp.evaluation.evaluate import EvalOptions, EvalStore, run_eval
         from tuiapp.library.examples import ExampleStore
 
         req = self.request
@@ -295,7 +296,12 @@ class AdaptJob:
             runs.append(run)
             if self.cancelled:
                 raise AdaptCancelled(f"Cancelled while evaluating {label}.")
-        self.report["eval"] = {"run_ids": [r.id for r in runs], "table": compare(runs)}
+        eval_store = EvalStore(self.db)
+        self.report["eval"] = {
+            "run_ids": [r.id for r in runs],
+            "table": compare(runs, eval_store),
+            "verdicts": verdicts(runs, eval_store),
+        }
         self._update(report=self.report, stage="attach")
 
     def _attach(self, adapter: str) -> None:

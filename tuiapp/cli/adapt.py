@@ -158,13 +158,15 @@ def print_report(report: dict[str, Any]) -> None:
         )
     if convert.get("warning"):
         click.secho(convert["warning"], fg="red", bold=True, err=True)
-    from tuiapp.evaluation.evaluate import COMPARE_COLUMNS
+    from tuiapp.evaluation.compare import COMPARE_COLUMNS
 
     evaluation = report.get("eval", {})
     if evaluation.get("skipped"):
         click.echo(evaluation["skipped"])
     else:
         print_table(evaluation.get("table", []), COMPARE_COLUMNS)
+        for item in evaluation.get("verdicts", []):
+            click.echo(item["verdict"])
     click.echo(
         f'Chat with it: tuiapp chat -c {report.get("conversation_id")} "..."  '
         f"(or open conversation {report.get('conversation_id')} in the app)"

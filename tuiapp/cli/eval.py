@@ -14,7 +14,7 @@ import sqlite_utils
 from tuiapp.cli.jobs import ctrl_c
 from tuiapp.cli.output import json_option, print_json, print_table
 from tuiapp.cli.root import cli
-from tuiapp.errors import BadInput
+from tuiapp.errors import BadInput, TuiappError
 
 
 class EvalGroup(click.Group):
@@ -195,7 +195,7 @@ def _adapter_shots(db: sqlite_utils.Database, spec: str | None) -> int:
 
 
 def _summary(run: Any) -> str:
-    from tuiapp.evaluation.evaluate import compare
+    from tuiapp.evaluation.compare import compare
 
     row = compare([run])[0]
     text = (
@@ -218,7 +218,8 @@ def _pct(x: float | None) -> str:
 @json_option
 def runs(limit: int | None, as_json: bool) -> None:
     """List evaluation runs, most recent first."""
-    from tuiapp.evaluation.evaluate import COMPARE_COLUMNS, EvalStore, compare
+    from tuiapp.evaluation.compare import COMPARE_COLUMNS, compare
+    from tuiapp.evaluation.evaluate import EvalStore
     from tuiapp.store import open_db
 
     found = EvalStore(open_db()).recent(limit)
@@ -233,7 +234,8 @@ def runs(limit: int | None, as_json: bool) -> None:
 @json_option
 def compare_(run_ids: tuple[int, ...], as_json: bool) -> None:
     """Runs side by side (default: the latest run of each template/set/mode/shots/selector)."""
-    from tuiapp.evaluation.evaluate import COMPARE_COLUMNS, EvalStore, compare
+    from tuiapp.evaluation.compare import COMPARE_COLUMNS, compare, verdicts
+    from tuiapp.evaluation.evaluate import EvalStore
     from tuiapp.store import open_db
 
     store = EvalStore(open_db())
@@ -248,11 +250,56 @@ def compare_(run_ids: tuple[int, ...], as_json: bool) -> None:
                 seen.add(key)
                 chosen.append(r)
         chosen.reverse()
-    rows = compare(chosen)
+    rows = compare(chosen, store)
+    judged = verdicts(chosen, store)
     if as_json:
-        print_json(rows)
+        print_json({"runs": rows, "verdicts": judged})
     else:
         print_table(rows, COMPARE_COLUMNS)
+        for item in judged:
+            click.echo(item["verdict"])
+
+
+@eval_.command("diff")
+@click.argument("run_a", type=int)
+@click.argument("run_b", type=int)
+@json_option
+def diff(run_a: int, run_b: int, as_json: bool) -> None:
+    """Only the rows whose outcome changed between two runs, side by side."""
+    from tuiapp.evaluation.compare import changed_rows, paired, run_name, verdict
+    from tuiapp.evaluation.evaluate import EvalStore
+    from tuiapp.library.examples import ExampleStore
+    from tuiapp.store import open_db
+
+    db = open_db()
+    store = EvalStore(db)
+    a, b = store.get(run_a), store.get(run_b)
+    judged = paired(store, a, b)
+    if judged is None:
+        raise BadInput(f"Runs {run_a} and {run_b} share no scored row: compare runs on one set.")
+    rows = changed_rows(store, a, b)
+    examples = ExampleStore(db)
+    for row in rows:
+        try:
+            row["input"] = " | ".join(examples.get(row["example_id"]).inputs.values())
+        except TuiappError:  # the example was deleted since: the run keeps its outputs
+            row["input"] = "(deleted)"
+    text = verdict(run_name(a), run_name(b), judged)
+    if as_json:
+        print_json({"verdict": text, **judged.to_dict(), "rows": rows})
+        return
+    click.echo(text)
+    for row in rows:
+        click.echo(f"\n#{row['example_id']} {_short(row['input'])}")
+        click.echo(f"  expected      {row['expected']}")
+        click.echo(f"  {run_name(a):<14}{row['a']}  ({row['a_score']})")
+        click.echo(f"  {run_name(b):<14}{row['b']}  ({row['b_score']})")
+    click.echo(f"\n{len(rows)} of {judged.n} rows changed.")
+
+
+def _short(text: str, width: int = 72) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @eval_.command("show")

@@ -23,12 +23,20 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(x, float) for x in value):
+        return f"{value[0]:.2f}–{value[1]:.2f}"  # an interval
+    return str(value)
+
+
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     """A plain aligned table; empty tables print a short note instead."""
     if not rows:
         click.echo("(none)")
         return
-    cells = [["" if row.get(c) is None else str(row[c]) for c in columns] for row in rows]
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for r in cells:

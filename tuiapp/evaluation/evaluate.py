@@ -9,7 +9,7 @@ are refreshed, so a cancelled or crashed run keeps everything scored so far: can
 
 The run record carries everything a comparison needs (mode, shots, selector, adapter, model and
 its sha256, template version, sampling params), so adapter runs (``mode="adapter"``, conversion
-issue) land in the same table and ``compare`` puts them side by side.
+issue) land in the same table and ``compare.compare`` puts them side by side.
 """
 
 import json
@@ -334,36 +334,3 @@ def _aggregate(run: EvalRun, results: list[RowResult]) -> None:
     run.label_accuracy = sum(scored) / len(scored) if scored else None
     run.prompt_tokens_per_query = sum(r.prompt_tokens for r in results) / n
     run.seconds_per_query = sum(r.seconds for r in results) / n
-
-
-COMPARE_COLUMNS = (
-    "id template set mode shots selector exact normalized chrf label_acc"
-    " tokens_per_query s_per_query rows status"
-).split()
-
-
-def compare(runs: list[EvalRun]) -> list[dict[str, Any]]:
-    """One table row per run, side by side (scores as fractions, rounded)."""
-
-    def r(x: float | None, nd: int = 3) -> float | None:
-        return None if x is None else round(x, nd)
-
-    return [
-        {
-            "id": run.id,
-            "template": f"{run.template}@v{run.template_version}",
-            "set": f"{run.set_name}/{run.split}",
-            "mode": run.mode,
-            "shots": run.shots,
-            "selector": run.adapter if run.mode == "adapter" else (run.selector or "-"),
-            "exact": r(run.exact),
-            "normalized": r(run.normalized),
-            "chrf": r(run.chrf),
-            "label_acc": r(run.label_accuracy),
-            "tokens_per_query": r(run.prompt_tokens_per_query, 1),
-            "s_per_query": r(run.seconds_per_query, 2),
-            "rows": f"{run.n_scored}/{run.n_rows}",
-            "status": run.status,
-        }
-        for run in runs
-    ]

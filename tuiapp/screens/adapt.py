@@ -232,7 +232,7 @@ class AdaptScreen(Screen[None]):
             )
 
     def show_report(self, report: dict[str, Any]) -> None:
-        from tuiapp.evaluation.evaluate import COMPARE_COLUMNS
+        from tuiapp.evaluation.compare import COMPARE_COLUMNS
 
         self.report = report
         parity = self.query_one("#adapt-parity", Static)
@@ -261,6 +261,7 @@ class AdaptScreen(Screen[None]):
                 parity.add_class("failed")
         if report.get("eval", {}).get("skipped"):
             lines.append(report["eval"]["skipped"])
+        lines += [item["verdict"] for item in report.get("eval", {}).get("verdicts", [])]
         parity.update("\n".join(lines))
         rows = report.get("eval", {}).get("table", [])
         table = self.query_one("#adapt-report", DataTable)

@@ -1,12 +1,13 @@
 """Stored evaluation runs side by side: one row per run, the latest first.
 
-Cells come from ``evaluate.compare``; scores show as percentages (Norm. = normalized match,
-Label = label accuracy by log-likelihood). An Adapter column joins when any run used one.
+Cells come from ``compare.compare``; scores show as percentages with their 95% interval
+(Norm. = normalized match, Label = label accuracy by log-likelihood). An Adapter column joins
+when any run used one.
 """
 
 from textual.widgets import DataTable
 
-from tuiapp.evaluation.evaluate import compare
+from tuiapp.evaluation.compare import compare
 from tuiapp.library.records import EvalRun
 
 # What is compared first, so a narrow terminal cuts off the template and set, not the scores.
@@ -29,10 +30,16 @@ COLUMNS = [
 SCORES = {"exact", "normalized", "chrf", "label_acc"}
 
 
-def cell(key: str, value: object) -> str:
+CI_KEYS = {"exact": "exact_ci", "chrf": "chrf_ci", "label_acc": "label_ci"}
+
+
+def cell(key: str, value: object, interval: object = None) -> str:
+    """A cell as shown; a score with its 95% interval as ``88.9% (77–95%)``."""
     if value is None or value == "-":
         return "–"
     if key in SCORES and isinstance(value, float):
+        if isinstance(interval, list) and len(interval) == 2:
+            return f"{value:.1%} ({interval[0] * 100:.0f}–{interval[1] * 100:.0f}%)"
         return f"{value:.1%}"
     return str(value)
 
@@ -57,7 +64,8 @@ class RunTable(DataTable[str]):
         for run, row in zip(runs, compare(runs), strict=True):
             if adapters:  # compare() folds the adapter into Selector; here it has its own
                 row |= {"adapter": run.adapter, "selector": run.selector}
-            self.add_row(*(cell(key, row.get(key)) for key, _ in columns), key=str(run.id))
+            cells = (cell(key, row.get(key), row.get(CI_KEYS.get(key, ""))) for key, _ in columns)
+            self.add_row(*cells, key=str(run.id))
 
     def row_text(self, run_id: int) -> dict[str, str]:
         """The cells of one run as shown, by column key (for tests and screen readers)."""
