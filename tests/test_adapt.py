@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import assert_one_line_error, tuiapp
+from tests.helpers.cli import assert_one_line_error, run_adapt, tuiapp
 from tuiapp.chat.history import History
 from tuiapp.evaluation.evaluate import EvalStore
 from tuiapp.library.examples import ExampleStore
@@ -34,21 +34,11 @@ QUICK = [
 
 
 def test_adapt_runs_every_stage_and_attaches_the_adapter(home_with_model: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "tuiapp", "adapt", "sentiment", *QUICK, "--out", "quick", "--json"],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stdout.splitlines()
-    progress = [json.loads(line) for line in lines if line.startswith('{"event": "progress"')]
+    report, progress = run_adapt("sentiment", *QUICK, "--out", "quick")
     stages = list(dict.fromkeys(p["stage"] for p in progress))
     assert stages == ["train", "convert", "evaluate", "attach", "done"]
     fractions = [p["fraction"] for p in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0  # one bar, never backwards
-    report = json.loads("\n".join(line for line in lines if not line.startswith('{"event"')))
 
     assert report["status"] == "done" and report["train"]["adapter"] == "quick"
     assert report["train"]["steps"] == 6
@@ -110,16 +100,7 @@ def test_adapt_from_a_plain_file_with_no_template_and_no_split(
             json.dumps({"input": r["inputs"]["review"], "output": r["output"]}) + "\n" for r in rows
         )
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "tuiapp", "adapt", str(mine), *QUICK, "--out", "mine", "--json"],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stdout.splitlines()
-    report = json.loads("\n".join(line for line in lines if not line.startswith('{"event"')))
+    report, _ = run_adapt(str(mine), *QUICK, "--out", "mine")
     assert report["status"] == "done" and report["set"] == "my-reviews"
     assert report["convert"]["parity"]["passed"], report["convert"]["warning"]
     assert [row["mode"] for row in report["eval"]["table"]] == ["zero", "few", "adapter"]

@@ -2,14 +2,11 @@
 from them with its origin, the chat's exact rendering, and the one-click loop headless."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import assert_one_line_error, tuiapp
+from tests.helpers.cli import assert_one_line_error, run_adapt, tuiapp
 from tuiapp.chat.engine.formats import TranscriptFormat, Turn
 from tuiapp.chat.feedback import FeedbackStore
 from tuiapp.chat.history import History, Message
@@ -123,33 +120,11 @@ def test_adapt_rated_trains_attaches_and_says_why_it_did_not_compare(home_with_m
     for i in range(6):
         _, ids = chat(db, f"Say hello to person {i}.", "Bye.")
         feedback.correct(ids[1], f"Hello, person {i}!")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tuiapp",
-            "adapt",
-            "--rated",
-            "--opt",
-            "max_steps=6",
-            "--opt",
-            "learning_rate=2e-3",
-            "--opt",
-            "r=8",
-            "--threads",
-            "2",
-            "--out",
-            "me",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=900,
+    report, _ = run_adapt(
+        "--rated",
+        *("--opt", "max_steps=6", "--opt", "learning_rate=2e-3", "--opt", "r=8"),
+        *("--threads", "2", "--out", "me"),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stdout.splitlines()
-    report = json.loads("\n".join(line for line in lines if not line.startswith('{"event"')))
     assert report["status"] == "done" and report["set"] == "personal"
     assert report["convert"]["parity"]["passed"], report["convert"]
     assert "Comparison skipped" in report["eval"]["skipped"] and report["eval"]["table"] == []

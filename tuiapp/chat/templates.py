@@ -90,25 +90,12 @@ def template_prompt(
     loaded; with ``active`` None, the raw rendering. Call it off the UI thread: it may use the
     engine."""
     filled.check()
-    if active is not None:
-        return prompt_for(
-            db,
-            engine,
-            active,
-            filled.template,
-            filled.variables,
-            shots=filled.shots,
-            selector=filled.selector,
-            set_name=filled.set_name,
-            seed=seed,
-            max_tokens=max_tokens,
-        )
-    if filled.shots and get_selector(filled.selector).needs_embeddings:
+    if active is None and filled.shots and get_selector(filled.selector).needs_embeddings:
         raise BadInput(f"The '{filled.selector}' selector needs a loaded model (ctrl+o).")
     return prompt_for(
         db,
-        _Unloaded(),
-        None,
+        engine if active is not None else _Unloaded(),
+        active,
         filled.template,
         filled.variables,
         shots=filled.shots,
