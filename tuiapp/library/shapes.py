@@ -25,13 +25,14 @@ from typing import Any
 
 import sqlite_utils
 
+from tuiapp.chat.engine.formats import TranscriptFormat, Turn
 from tuiapp.library.examples import ExampleStore
 from tuiapp.library.records import Example, ExampleSet, Template
 from tuiapp.library.templates import TemplateStore, transaction
 
 RESERVED = ("inputs", "output", "label", "split")
 CONVERSATION = "conversation"
-USER, ASSISTANT = "User", "Assistant"  # the chat's transcript labels (chat/engine/formats.py)
+LABELS = TranscriptFormat()  # the chat's transcript labels
 SHAREGPT_ROLES = {
     "human": "user",
     "user": "user",
@@ -104,13 +105,12 @@ def _turns(raw: Any, shape: str) -> list[tuple[str, str]] | str:
     return turns
 
 
-def transcript(turns: list[tuple[str, str]]) -> str:
-    """Turns as the chat's transcript shows them, without the final ``Assistant:`` cue."""
-    system = "\n".join(c.strip() for r, c in turns if r == "system" and c.strip())
-    lines = [
-        f"{USER if r == 'user' else ASSISTANT}: {c.strip()}" for r, c in turns if r != "system"
-    ]
-    return (system + "\n\n" if system else "") + "\n".join(lines)
+def transcript(turns: list[tuple[str, str]], default_system: str = "") -> str:
+    """Turns as the chat's ``TranscriptFormat`` renders them, without its final
+    ``\nAssistant:`` cue (the default template adds it back)."""
+    fmt = TranscriptFormat(default_system=default_system)
+    rendered = fmt.render([Turn(role, content) for role, content in turns])
+    return rendered.removesuffix("\n" + fmt.assistant_label + ":")
 
 
 def to_parsed(raw: Any, yaml_nulls: bool = False) -> Parsed | str:
@@ -171,7 +171,8 @@ def default_template(name: str, s: ExampleSet, rows: list[Example]) -> Template:
     """
     fields = s.input_fields
     if fields == [CONVERSATION]:
-        body, stop = "{{ conversation }}\n" + ASSISTANT + ":", ["\n" + USER + ":"]
+        body = "{{ conversation }}\n" + LABELS.assistant_label + ":"
+        stop = ["\n" + LABELS.user_label + ":"]
     elif sorted(fields) == ["input", "instruction"]:
         body = (
             "Instruction: {{ instruction }}\n{% if input %}Input: {{ input }}\n{% endif %}Response:"

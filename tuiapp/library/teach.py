@@ -80,7 +80,7 @@ def chat_rows(
     )
     rows = []
     for conversation_id in ids:
-        turns: list[tuple[str, str]] = [("system", DEFAULT_SYSTEM)]
+        turns: list[tuple[str, str]] = []
         for message in history.messages(conversation_id):  # NotFound for a bad id
             if message.role not in ("system", "user", "assistant"):
                 continue
@@ -92,7 +92,7 @@ def chat_rows(
                 answer = fb.correction if fb and fb.correction else message.content
                 rows.append(
                     Example(
-                        inputs={CONVERSATION: transcript(turns)},
+                        inputs={CONVERSATION: transcript(turns, DEFAULT_SYSTEM)},
                         output=answer,
                         split=_split_for(message.id),
                         origin={"conversation": conversation_id, "message": message.id},
