@@ -4,6 +4,10 @@ The UI shows ``str(error)`` with ``notify``; the CLI prints it on stderr and exi
 ``error.exit_code`` without a traceback.
 """
 
+from typing import TypeVar
+
+T = TypeVar("T", bound=str)
+
 
 class TuiappError(Exception):
     """Base of every error a user may see. The message is written for a person."""
@@ -27,3 +31,12 @@ class NotFound(BadInput):
 
 class EngineError(TuiappError):
     """The model failed to load or to generate (out of memory, bad context size...)."""
+
+
+def one_of(value: str, allowed: tuple[T, ...], what: str) -> T:
+    """``value`` as the member of ``allowed`` it equals (a ``Literal`` type's values), or
+    BadInput naming the ones there are: how typed, imported or chosen text becomes a choice."""
+    for option in allowed:
+        if value == option:
+            return option
+    raise BadInput(f"Unknown {what} {value!r}: use {' or '.join(allowed)}.")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import sqlite_utils
 
 from tuiapp.chat.history import History
-from tuiapp.errors import BadInput
+from tuiapp.errors import BadInput, one_of
 from tuiapp.store import db_lock, transaction
 
 Rating = Literal["good", "bad"]
@@ -39,10 +39,7 @@ class Feedback:
 
 
 def as_rating(value: str) -> Rating:
-    for rating in RATINGS:
-        if value == rating:
-            return rating
-    raise BadInput(f"Unknown rating {value!r}: use good or bad.")
+    return one_of(value, RATINGS, "rating")
 
 
 class FeedbackStore:

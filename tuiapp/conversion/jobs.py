@@ -22,7 +22,7 @@ from typing import Any, Literal
 import sqlite_utils
 
 from tuiapp.children import ChildJob, spawn
-from tuiapp.errors import BadInput, NotFound, TuiappError
+from tuiapp.errors import BadInput, NotFound, TuiappError, one_of
 from tuiapp.training.store import Adapter, AdapterStore
 
 ExportKind = Literal["adapter", "merge"]  # a GGUF LoRA adapter, or the merged, requantized model
@@ -30,10 +30,7 @@ KINDS: tuple[ExportKind, ...] = ("adapter", "merge")
 
 
 def as_export_kind(value: str) -> ExportKind:
-    for kind in KINDS:
-        if value == kind:
-            return kind
-    raise BadInput(f"Unknown export {value!r}: use adapter or merge.")
+    return one_of(value, KINDS, "export")
 
 
 class ConversionFailed(TuiappError):

@@ -26,12 +26,19 @@ from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.errors import BadInput, NotFound
 from tuiapp.evaluation.scoring import choose_label, chrf, exact_match, normalized_match
 from tuiapp.library.fewshot import Assembler, default_budget
-from tuiapp.library.records import EvalMode, EvalRun, Example, ExampleSet, Split, Template
+from tuiapp.library.records import (
+    EvalMode,
+    EvalRun,
+    Example,
+    ExampleSet,
+    Split,
+    Template,
+    as_eval_mode,
+)
 from tuiapp.library.selectors import SelectionContext, get_selector, input_text
 from tuiapp.store import db_lock, transaction
 
 Progress = Callable[[int, int, float | None], None]  # (done, total, eta seconds)
-MODES = ("zero", "few", "adapter")
 MAX_TOKENS_CAP = 256
 
 
@@ -158,8 +165,7 @@ def run_eval(
     cancel: threading.Event | None = None,
 ) -> EvalRun:
     """Evaluate ``template`` on ``opts.split`` of ``examples``; returns the stored run."""
-    if opts.mode not in MODES:
-        raise BadInput(f"Unknown mode {opts.mode!r}: use zero, few or adapter.")
+    as_eval_mode(opts.mode)  # BadInput for anything else
     if opts.mode == "few" and opts.shots < 1:
         raise BadInput("Few-shot mode needs at least 1 shot.")
     # Adapter mode: the prompts the adapter was trained on (zero-shot unless it was trained

@@ -3,7 +3,7 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
-from tuiapp.errors import BadInput
+from tuiapp.errors import one_of
 
 Split = Literal["train", "heldout"]  # an example's fixed side of the train/held-out split
 EvalMode = Literal["zero", "few", "adapter"]  # zero-shot, k-shot, or with an adapter on
@@ -12,18 +12,11 @@ EVAL_MODES: tuple[EvalMode, ...] = get_args(EvalMode)
 
 
 def as_split(value: str) -> Split:
-    """``value`` (typed, imported or chosen) as a split; BadInput naming the ones there are."""
-    for split in SPLITS:
-        if value == split:
-            return split
-    raise BadInput(f"Unknown split {value!r} (use {' or '.join(SPLITS)}).")
+    return one_of(value, SPLITS, "split")
 
 
 def as_eval_mode(value: str) -> EvalMode:
-    for mode in EVAL_MODES:
-        if value == mode:
-            return mode
-    raise BadInput(f"Unknown mode {value!r}: use zero, few or adapter.")
+    return one_of(value, EVAL_MODES, "mode")
 
 
 @dataclass
