@@ -69,6 +69,10 @@ class FeedbackStore:
                 "updated": stamp,
                 **changes,
             }
+            if row.get("rating") is None and row.get("correction") is None:
+                # Nothing said any more: no row, so "no feedback" has one meaning.
+                self.db.execute("DELETE FROM feedback WHERE message_id = ?", [message_id])
+                return Feedback(message_id, row["conversation_id"])
             self.db.table("feedback").upsert(row, pk="message_id")
         found = self.get(message_id)
         assert found is not None

@@ -85,8 +85,7 @@ def chat_rows(
             if message.role not in ("system", "user", "assistant"):
                 continue
             fb = feedback.get(message.id) if message.id is not None else None
-            said = fb is not None and (fb.rating is not None or fb.correction is not None)
-            teaches = fb.teaches if fb is not None and said else not rated_only
+            teaches = fb.teaches if fb is not None else not rated_only
             asked = any(role == "user" for role, _ in turns)
             if message.role == "assistant" and teaches and asked and message.id is not None:
                 answer = fb.correction if fb and fb.correction else message.content
