@@ -27,3 +27,8 @@ def human_size(n_bytes: int) -> str:
     if n_bytes >= 10**9:
         return f"{n_bytes / 10**9:.1f} GB"
     return f"{n_bytes / 10**6:.0f} MB"
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """``{"train": 135, "heldout": 45}`` -> ``135 train, 45 heldout``."""
+    return ", ".join(f"{n} {what}" for what, n in counts.items())

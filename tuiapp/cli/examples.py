@@ -9,6 +9,7 @@ import click
 from tuiapp.cli.output import emit_export, json_option, print_json, print_table
 from tuiapp.cli.root import cli
 from tuiapp.errors import BadInput
+from tuiapp.formatting import counts_text
 from tuiapp.library.examples import SPLITS, ExampleStore
 from tuiapp.library.io import FORMATS, detect_format, export_examples, import_examples
 from tuiapp.library.seed import open_library
@@ -218,7 +219,7 @@ def split(set_name: str, heldout: float, seed: int, as_json: bool) -> None:
     if as_json:
         print_json({"set": set_name, "counts": counts})
     else:
-        shown = ", ".join(f"{n} {k}" for k, n in counts.items())
+        shown = counts_text(counts)
         click.echo(f"Example set '{set_name}' split again: {shown}.")
 
 

@@ -23,6 +23,7 @@ import sqlite_utils
 import yaml
 
 from tuiapp.errors import BadInput
+from tuiapp.formatting import counts_text
 from tuiapp.library.examples import ExampleStore, example_problem, validate_set
 from tuiapp.library.records import Example, ExampleSet
 from tuiapp.library.shapes import Parsed, attach_default_template, to_parsed
@@ -69,7 +70,7 @@ class ImportResult:
 
     def describe(self) -> str:
         """What the import did, for a person."""
-        counts = ", ".join(f"{n} {k}" for k, n in self.counts.items())
+        counts = counts_text(self.counts)
         parts = [
             f"{'Created' if self.created else 'Added to'} example set '{self.set_name}': "
             f"{self.added} rows ({self.shape}); the set now has {counts}."

@@ -26,6 +26,7 @@ from tuiapp.chat.engine.formats import DEFAULT_SYSTEM
 from tuiapp.chat.feedback import FeedbackStore
 from tuiapp.chat.history import History
 from tuiapp.errors import BadInput
+from tuiapp.formatting import counts_text
 from tuiapp.library.examples import ExampleStore
 from tuiapp.library.records import Example, ExampleSet, Split
 from tuiapp.library.shapes import CONVERSATION, attach_default_template, transcript
@@ -55,7 +56,7 @@ class TeachResult:
         }
 
     def describe(self) -> str:
-        counts = ", ".join(f"{n} {k}" for k, n in self.counts.items())
+        counts = counts_text(self.counts)
         return (
             f"Example set '{self.set_name}': {self.added} rows added, {self.updated} updated, "
             f"{self.removed} removed; it now has {counts} (template '{self.template}')."
