@@ -21,10 +21,13 @@ class FeedbackChoice:
 
 
 class FeedbackScreen(ModalScreen[FeedbackChoice | None]):
+    DEFAULT_CSS = """
+    FeedbackScreen #correction { height: 8; }
+    """
     BINDINGS = [
-        Binding("ctrl+g", "rate('good')", "Good", priority=True),
-        Binding("ctrl+b", "rate('bad')", "Bad", priority=True),
-        Binding("ctrl+s", "save", "Save correction", priority=True),
+        Binding("ctrl+g", "rate('good')", "Good"),
+        Binding("ctrl+b", "rate('bad')", "Bad"),
+        Binding("ctrl+s", "save", "Save correction"),
         Binding("escape", "cancel", "Cancel"),
     ]
 
@@ -34,7 +37,7 @@ class FeedbackScreen(ModalScreen[FeedbackChoice | None]):
         self.current = current
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog", id="feedback"):
+        with Vertical(classes="dialog wide", id="feedback"):
             yield Label("Teach from this reply", classes="dialog-title")
             yield Label(
                 "Rate it, or edit it into the answer it should have been (kept beside it):",
