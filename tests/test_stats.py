@@ -81,4 +81,8 @@ def test_compare_verdicts_and_diff_on_stored_rows():
     assert "4-shot fixed" in judged["verdict"]
     changed = changed_rows(store, zero, few)
     assert [row["example_id"] for row in changed] == [1, 2, 3, 4, 5, 6, 7, 8, 10]
-    assert headline_metric([({"exact": 0, "chrf": 0.4}, {"exact": 0, "chrf": 0.5})]) == "chrf"
+    assert headline_metric([[{"exact": 0, "chrf": 0.4}], [{"exact": 0, "chrf": 0.5}]]) == "chrf"
+    tenth = [{"exact": i == 0, "chrf": 0.5} for i in range(10)]
+    assert headline_metric([[{"exact": 0, "chrf": 0.4}] * 10, tenth]) == "exact"
+    labels = [{"exact": 0, "chrf": 0.1, "label_correct": 1}]
+    assert headline_metric([labels, labels]) == "label_correct"

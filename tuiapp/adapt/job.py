@@ -16,13 +16,13 @@ during training checkpoints the run (``tuiapp runs resume`` continues it); nothi
 registered.
 """
 
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
+from tuiapp.adapt import steps
 from tuiapp.adapt.records import (
     STAGES,
     AdaptCancelled,
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from tuiapp.plugins.hookspecs import Method
 
 __all__ = ["AdaptCancelled", "AdaptEvent", "AdaptFailed", "AdaptJob", "AdaptRequest"]
+
+SWEEP = [1, 2, 4, 8]  # the k of the quick sweep that picks the k-shot baseline
 
 
 class AdaptJob:
@@ -62,21 +64,17 @@ class AdaptJob:
         }
         self.id: int | None = None
         self.skip_compare: str | None = None  # why the comparison is skipped (check() says)
-        self._cancel = threading.Event()
-        self._current: Any = None  # the child job of the stage in progress
+        self.current = steps.Current()  # the child job of the stage in progress
         self._fraction = 0.0
         self._emit: Callable[[AdaptEvent], None] = lambda _event: None
 
     # -- control -------------------------------------------------------------------------
     def cancel(self) -> None:
-        self._cancel.set()
-        current = self._current
-        if current is not None:
-            current.cancel()
+        self.current.cancel()
 
     @property
     def cancelled(self) -> bool:
-        return self._cancel.is_set()
+        return self.current.cancelled.is_set()
 
     def check(self) -> "tuple[Template, Method]":
         """Everything that can be checked before work starts: (template, method)."""
@@ -119,8 +117,11 @@ class AdaptJob:
                 "one-click adapt cannot attach them; use lora (or qlora on a GPU), or "
                 f"`tuiapp train --method {req.method}` then `tuiapp adapters merge`."
             )
-        if req.shots < 1:
-            raise BadInput("--shots (the k-shot baseline) must be at least 1.")
+        if req.shots is not None and req.shots < 1:
+            raise BadInput(
+                "--shots (the k-shot baseline) must be at least 1; leave it out to use the "
+                "best k of a quick sweep."
+            )
         get_selector(req.selector)
         if req.limit is not None and req.limit < 1:
             raise BadInput("--limit must be at least 1.")
@@ -164,13 +165,11 @@ class AdaptJob:
     # -- stages --------------------------------------------------------------------------
     def _train(self) -> str:
         from tuiapp.training import DataSource, TrainRequest
-        from tuiapp.training.events import describe
-        from tuiapp.training.jobs import start_training
 
         req = self.request
         self._event("train", 0.0, f"Training {req.method} on '{req.set_name}'…")
-        t0 = time.perf_counter()
-        job = start_training(
+        trained = steps.train(
+            self.db,
             TrainRequest(
                 req.method,
                 DataSource.examples(req.set_name),
@@ -178,72 +177,28 @@ class AdaptJob:
                 dict(req.options),
                 req.out_name,
             ),
-            self.db,
+            self.current,
+            lambda fraction, message, event: self._event("train", fraction, message, event),
+            started=lambda run_id: self._update(run_id=run_id),
         )
-        self._current = job
-        self._update(run_id=job.run_id)
-        if self.cancelled:
-            job.cancel()
-        end: dict[str, Any] = {}
-        for event in job.events():
-            kind = event["event"]
-            if kind == "step":
-                done = event["step"] / max(1, event.get("max_steps") or 1)
-                self._event("train", done, describe(event), event)
-            elif kind in ("phase", "started", "eval", "checkpoint"):
-                self._event("train", None, describe(event), event)
-            else:
-                end = event
-        self._current = None
-        if end.get("event") == "cancelled":
-            raise AdaptCancelled(f"Cancelled while training: {describe(end)}")
-        if end.get("event") != "finished":
-            raise AdaptFailed(describe(end) if end else "training ended without a word")
-        run = job.store.get_run(job.run_id)
-        self.report["train"] = {
-            "run_id": job.run_id,
-            "adapter": end["adapter"],
-            "seconds": round(time.perf_counter() - t0, 1),
-            "steps": run.step,
-            "rows": run.n_train,
-            "metrics": end.get("metrics", {}),
-        }
-        self._update(adapter=end["adapter"], report=self.report, stage="convert")
-        return str(end["adapter"])
+        self.report["train"] = trained.to_dict()
+        self._update(adapter=trained.adapter, report=self.report, stage="convert")
+        return trained.adapter
 
     def _convert(self, name: str) -> None:
-        from tuiapp.conversion.jobs import parity_warning, start_export
-
-        if self.cancelled:
-            raise AdaptCancelled("Cancelled before conversion.")
         self._event("convert", 0.0, f"Converting '{name}' to a GGUF adapter…")
-        t0 = time.perf_counter()
-        job = start_export(
-            self.db, name, "adapter", parity=self.request.parity, threads=self.request.threads
+        self.report["convert"] = steps.convert(
+            self.db,
+            name,
+            self.current,
+            lambda fraction, message, event: self._event("convert", fraction, message, event),
+            self.request.parity,
+            self.request.threads,
         )
-        self._current = job
-        if self.cancelled:
-            job.cancel()
-        for event in job.events():
-            if event["event"] == "progress":
-                self._event("convert", event["fraction"], event["stage"], event)
-        self._current = None
-        if job.export is None:
-            if self.cancelled:
-                raise AdaptCancelled("Cancelled while converting.")
-            raise AdaptFailed(job.error or "the conversion failed")
-        warning = parity_warning(job.export)
-        self.report["convert"] = {
-            "seconds": round(time.perf_counter() - t0, 1),
-            "path": job.export["path"],
-            "parity": job.export["parity"],
-            "warning": warning,
-        }
-        if warning:
-            self._event("convert", 1.0, warning, {"warning": warning})
         self._update(report=self.report, stage="evaluate")
 
     def _evaluate(self, template: "Template", adapter: str) -> None:
+        from tuiapp.adapt.curve import CurveJob, CurveRequest
         from tuiapp.evaluation.compare import compare, verdicts
         from tuiapp.evaluation.evaluate import EvalOptions, EvalStore, run_eval
         from tuiapp.library.examples import ExampleStore
@@ -255,52 +210,53 @@ class AdaptJob:
             self._update(report=self.report, stage="attach")
             return
         service = self._service(adapter)
-        store = ExampleStore(self.db)
-        example_set = store.get_set(req.set_name)
-        rows = store.examples(req.set_name)
-        modes = [
-            ("zero-shot", EvalOptions(mode="zero", limit=req.limit)),
-            (
-                f"{req.shots}-shot {req.selector}",
-                EvalOptions(mode="few", shots=req.shots, selector=req.selector, limit=req.limit),
-            ),
-            (
-                f"adapter {adapter}",
-                EvalOptions(mode="adapter", adapter=adapter, shots=0, limit=req.limit),
-            ),
-        ]
-        runs = []
-        for index, (label, opts) in enumerate(modes):
+        # The prompting baseline: zero-shot and k-shot, with k the best of a quick sweep
+        # unless --shots fixes it (the sweep picks k on these rows: the strongest prompting).
+        ks = [0, *SWEEP] if req.shots is None else [0, req.shots]
+        sweep = CurveJob(
+            self.db,
+            CurveRequest(req.set_name, ks=ks, ns=[], selector=req.selector, limit=req.limit),
+            service,
+            self.current,
+        )
+        share = len(ks) / (len(ks) + 1)
+        baseline = sweep.run(
+            lambda e: self._event("evaluate", e.fraction * share, f"Evaluating {e.message}")
+        )
+        if self.cancelled:
+            raise AdaptCancelled("Cancelled while evaluating the prompting baseline.")
+        zero = next(p for p in baseline.points if p.size == 0)
+        best = baseline.best("few", min_size=1)
+        if zero.run_id is None or best is None or best.run_id is None:
+            failed = [p.describe() for p in baseline.points if p.status == "failed"]
+            raise AdaptFailed("the prompting baseline failed: " + "; ".join(failed))
+        store, examples = ExampleStore(self.db), EvalStore(self.db)
 
-            def progress(
-                done: int, total: int, _eta: float | None, i: int = index, what: str = label
-            ) -> None:
-                self._event(
-                    "evaluate",
-                    (i + done / max(1, total)) / len(modes),
-                    f"Evaluating {what}: {done}/{total} rows",
-                    {"done": done, "total": total},
-                )
+        def progress(done: int, total: int, _eta: float | None) -> None:
+            message = f"Evaluating adapter {adapter}: {done}/{total} rows"
+            fraction = share + (1 - share) * done / max(1, total)
+            self._event("evaluate", fraction, message, {"done": done, "total": total})
 
-            run = run_eval(
-                self.db,
-                service.engine,
-                service.require_model(),
-                template,
-                example_set,
-                rows,
-                opts,
-                progress=progress,
-                cancel=self._cancel,
-            )
-            runs.append(run)
-            if self.cancelled:
-                raise AdaptCancelled(f"Cancelled while evaluating {label}.")
-        eval_store = EvalStore(self.db)
+        tuned = run_eval(
+            self.db,
+            service.engine,
+            service.require_model(),
+            template,
+            store.get_set(req.set_name),
+            store.examples(req.set_name),
+            EvalOptions(mode="adapter", adapter=adapter, shots=0, limit=req.limit),
+            progress=progress,
+            cancel=self.current.cancelled,
+        )
+        if self.cancelled:
+            raise AdaptCancelled(f"Cancelled while evaluating adapter {adapter}.")
+        runs = [examples.get(zero.run_id), examples.get(best.run_id), tuned]
         self.report["eval"] = {
             "run_ids": [r.id for r in runs],
-            "table": compare(runs, eval_store),
-            "verdicts": verdicts(runs, eval_store),
+            "table": compare(runs, examples),
+            "verdicts": verdicts(runs, examples),
+            "shots": best.size,
+            "sweep": [p.to_dict() for p in baseline.points if p.size] if req.shots is None else [],
         }
         self._update(report=self.report, stage="attach")
 

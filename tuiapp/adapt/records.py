@@ -32,7 +32,7 @@ class AdaptRequest:
     method: str = "lora"
     options: dict[str, Any] = field(default_factory=dict)  # method and training options
     model: str | None = None  # the base: the chat model when None
-    shots: int = 4  # the k-shot baseline
+    shots: int | None = None  # the k-shot baseline; None: the best k of a quick sweep
     selector: str = "fixed"
     limit: int | None = None  # held-out rows scored per mode (None: all)
     out_name: str | None = None

@@ -37,9 +37,8 @@ from tuiapp.errors import BadInput
 @click.option(
     "--shots",
     type=int,
-    default=4,
-    show_default=True,
-    help="Examples per prompt in the k-shot baseline.",
+    default=None,
+    help="Examples per prompt in the k-shot baseline (default: the best k of 1, 2, 4, 8).",
 )
 @click.option(
     "--selector",
@@ -60,7 +59,7 @@ def adapt(
     method: str,
     opts: tuple[str, ...],
     model: str | None,
-    shots: int,
+    shots: int | None,
     selector: str,
     limit: int | None,
     out_name: str | None,
@@ -164,6 +163,13 @@ def print_report(report: dict[str, Any]) -> None:
     if evaluation.get("skipped"):
         click.echo(evaluation["skipped"])
     else:
+        if evaluation.get("sweep"):
+            tried = ", ".join(
+                f"k={p['size']} {p['score']:.2f}"
+                for p in evaluation["sweep"]
+                if p["score"] is not None
+            )
+            click.echo(f"Few-shot baseline: k = {evaluation['shots']}, the best of {tried}.")
         print_table(evaluation.get("table", []), COMPARE_COLUMNS)
         for item in evaluation.get("verdicts", []):
             click.echo(item["verdict"])

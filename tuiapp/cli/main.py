@@ -9,6 +9,7 @@ from tuiapp.cli import (  # noqa: F401
     adapt,
     adapters,
     chat,
+    curve,
     eval,
     examples,
     history,
@@ -19,6 +20,8 @@ from tuiapp.cli import (  # noqa: F401
     train,
 )
 from tuiapp.cli.root import cli
+
+eval.eval_.add_command(curve.curve)  # `tuiapp eval curve` (its own module: eval's is full)
 
 
 def main() -> None:

@@ -89,15 +89,33 @@ def _paired_rows(
     ]
 
 
-def headline_metric(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
-    """What a pair is judged on: label accuracy for label sets, exact match when either run
-    gets a tenth of the rows exactly right, else chrF (rewriting, summaries)."""
-    if all(
-        x.get("label_correct") is not None and y.get("label_correct") is not None for x, y in pairs
-    ):
+def headline_metric(runs_rows: list[list[dict[str, Any]]]) -> str:
+    """What runs are judged on: label accuracy for label sets, exact match when any run gets
+    a tenth of its rows exactly right, else chrF (rewriting, summaries)."""
+    every = [row for rows in runs_rows for row in rows]
+    if every and all(row.get("label_correct") is not None for row in every):
         return "label_correct"
-    best = max(sum(bool(x["exact"]) for x, _ in pairs), sum(bool(y["exact"]) for _, y in pairs))
-    return "exact" if best >= 0.1 * len(pairs) else "chrf"
+    rates = [sum(bool(r["exact"]) for r in rows) / len(rows) for rows in runs_rows if rows]
+    best = max(rates, default=0.0)
+    return "exact" if best >= 0.1 else "chrf"
+
+
+def score(rows: list[dict[str, Any]], metric: str) -> tuple[float, tuple[float, float] | None]:
+    """A run's mean on ``metric`` and its 95% interval (Wilson for 0/1, bootstrap for chrF);
+    (0.0, None) for no rows."""
+    values = [float(row[metric] or 0) for row in rows]
+    if not values:
+        return 0.0, None
+    if metric == "chrf":
+        return sum(values) / len(values), bootstrap_mean(values)
+    hits = round(sum(values))
+    return hits / len(values), wilson(hits, len(values))
+
+
+def _sides(
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]],
+) -> list[list[dict[str, Any]]]:
+    return [[x for x, _ in pairs], [y for _, y in pairs]]
 
 
 def paired(store: EvalStore, a: EvalRun, b: EvalRun) -> PairedDiff | None:
@@ -105,7 +123,7 @@ def paired(store: EvalStore, a: EvalRun, b: EvalRun) -> PairedDiff | None:
     pairs = _paired_rows(store, a, b)
     if not pairs:
         return None
-    metric = headline_metric(pairs)
+    metric = headline_metric(_sides(pairs))
     xs = [float(x[metric] or 0) for x, _ in pairs]
     ys = [float(y[metric] or 0) for _, y in pairs]
     return paired_diff(metric, xs, ys, binary=metric != "chrf")
@@ -135,7 +153,7 @@ def changed_rows(store: EvalStore, a: EvalRun, b: EvalRun) -> list[dict[str, Any
     pairs = _paired_rows(store, a, b)
     if not pairs:
         return []
-    metric = headline_metric(pairs)
+    metric = headline_metric(_sides(pairs))
     out = []
     for x, y in pairs:
         if metric == "chrf":

@@ -12,7 +12,9 @@ its sha256, template version, sampling params), so adapter runs (``mode="adapter
 issue) land in the same table and ``compare.compare`` puts them side by side.
 """
 
+import hashlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -111,6 +113,24 @@ class EvalStore:
             rows = self.db.table("eval_runs").rows_where(order_by="id desc", limit=limit)
             return [_from_row(r) for r in rows]
 
+    def find(self, key: str) -> EvalRun | None:
+        """The latest finished run with this ``run_key`` (None when there is none)."""
+        with db_lock(self.db):
+            rows = self.db.table("eval_runs").rows_where(
+                "status = 'done' and json_extract(params, '$.key') = ?",
+                [key],
+                order_by="id desc",
+                limit=1,
+            )
+            found = [_from_row(r) for r in rows]
+        return found[0] if found else None
+
+    def last_id(self) -> int:
+        """The newest run's id (0 when there is none): runs above it were made after."""
+        with db_lock(self.db):
+            row = self.db.execute("select max(id) from eval_runs").fetchone()
+        return int(row[0] or 0)
+
     def rows(self, run_id: int) -> list[dict[str, Any]]:
         with db_lock(self.db):
             rows = self.db.table("eval_rows").rows_where("run_id = ?", [run_id], order_by="rowid")
@@ -142,7 +162,8 @@ def _sampling(template: Template, max_tokens: int) -> SamplingParams:
     )
 
 
-def _max_tokens(engine: Any, template: Template, pool: list[Example], opts: EvalOptions) -> int:
+def reply_cap(engine: Any, template: Template, pool: list[Example], opts: EvalOptions) -> int:
+    """The reply's max tokens: the options', the template's, else twice the longest output."""
     if opts.max_tokens or template.params.get("max_tokens"):
         return int(opts.max_tokens or template.params["max_tokens"])
     outputs = [ex.output for ex in pool] or ["x" * 32]
@@ -163,8 +184,10 @@ def run_eval(
     opts: EvalOptions,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    reuse: bool = False,
 ) -> EvalRun:
-    """Evaluate ``template`` on ``opts.split`` of ``examples``; returns the stored run."""
+    """Evaluate ``template`` on ``opts.split`` of ``examples``; returns the stored run. With
+    ``reuse``, a finished run with the same ``run_key`` is returned instead of a new one."""
     as_eval_mode(opts.mode)  # BadInput for anything else
     if opts.mode == "few" and opts.shots < 1:
         raise BadInput("Few-shot mode needs at least 1 shot.")
@@ -177,7 +200,7 @@ def run_eval(
     if not queries:
         raise BadInput(f"Example set '{example_set.name}' has no '{opts.split}' rows.")
     pool = [ex for ex in examples if ex.split == "train"]
-    max_tokens = _max_tokens(engine, template, pool, opts)
+    max_tokens = reply_cap(engine, template, pool, opts)
     budget = opts.budget or default_budget(engine.n_ctx, max_tokens)
     assembler = Assembler(template, engine.count_tokens, model.format, budget, opts.order)
     job = _Job(
@@ -210,6 +233,14 @@ def run_eval(
     }
     if few and opts.selector == "mmr":
         settings["mmr_lambda"] = opts.mmr_lambda
+    settings["key"] = run_key(template, opts, model, queries + pool, mix, settings)
+    store = EvalStore(db)
+    if reuse and (found := store.find(settings["key"])) is not None:
+        if job.ctx.embedder is not None:
+            job.ctx.embedder.close()
+        if progress is not None:
+            progress(found.n_scored, found.n_rows, 0.0)
+        return found
     run = EvalRun(
         template=template.name,
         template_version=template.version,
@@ -225,7 +256,6 @@ def run_eval(
         n_rows=len(queries),
         started=now(),
     )
-    store = EvalStore(db)
     store.create(run)
     results: list[RowResult] = []
     start = time.perf_counter()
@@ -257,6 +287,35 @@ def run_eval(
         if job.ctx.embedder is not None:
             job.ctx.embedder.close()
     return run
+
+
+def run_key(
+    template: Template,
+    opts: EvalOptions,
+    model: Any,
+    rows: list[Example],
+    mix: dict[str, float],
+    settings: dict[str, Any],
+) -> str:
+    """What makes two runs the same run: template version, mode, shots, selector, the model's
+    sha256, the adapter files (path, size, mtime), the rows (ids and text) and the settings.
+    A run with the same key scores the same (greedy, seeded), so it can be reused."""
+    identity = {
+        "template": [template.name, template.version],
+        "mode": opts.mode,
+        "split": opts.split,
+        "shots": opts.shots if opts.mode != "zero" else 0,
+        "selector": opts.selector if opts.mode != "zero" else None,
+        "model": model.info.sha256 or str(model.path),
+        "adapters": {
+            path: [scale, os.stat(path).st_size, os.stat(path).st_mtime_ns]
+            for path, scale in sorted(mix.items())
+        },
+        "rows": [[ex.id, ex.split, ex.text()] for ex in rows],
+        "settings": settings,
+    }
+    blob = json.dumps(identity, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
 
 
 def adapter_mix(db: sqlite_utils.Database, spec: str | None, model: Any) -> dict[str, float]:

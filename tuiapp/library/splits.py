@@ -39,3 +39,22 @@ def draw_splits(
         for i in ranked[:n]:
             out[i] = "heldout"
     return out
+
+
+def nested_subset(rows: list[Example], n: int, seed: int = 0) -> list[Example]:
+    """``n`` of ``rows``, label by label in turn, each label in hash order (a learning curve's
+    training sizes). Nested: the rows picked for n are among those picked for any larger n, so
+    a bigger point only adds rows; and every label is drawn from before any is drawn twice."""
+    if n >= len(rows):
+        return list(rows)
+    groups: dict[str | None, list[Example]] = defaultdict(list)
+    for ex in sorted(rows, key=lambda ex: _key(seed, ex)):
+        groups[ex.label].append(ex)
+    queues = [groups[label] for label in sorted(groups, key=lambda label: str(label))]
+    picked: list[Example] = []
+    depth = 0
+    while len(picked) < n:
+        picked += [queue[depth] for queue in queues if depth < len(queue)][: n - len(picked)]
+        depth += 1
+    chosen = {id(ex) for ex in picked}
+    return [ex for ex in rows if id(ex) in chosen]  # in the set's own order

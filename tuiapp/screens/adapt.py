@@ -38,7 +38,12 @@ FIELDS = (  # (id, label, default, help)
     ("epochs", "epochs", "3", "Passes over the training rows when max steps is 0."),
     ("r", "LoRA rank", "8", "Rank of the LoRA matrices."),
     ("learning_rate", "learning rate", "", "Blank: the method's default."),
-    ("shots", "k-shot baseline", "4", "Examples per prompt in the few-shot comparison."),
+    (
+        "shots",
+        "k-shot baseline",
+        "",
+        "Examples per prompt in the few-shot comparison (blank: the best k of 1, 2, 4, 8).",
+    ),
     ("limit", "held-out rows", "", "Score the first N held-out rows per mode (blank: all)."),
 )
 TRAIN_OPTIONS = ("max_steps", "epochs", "r", "learning_rate")
@@ -122,7 +127,7 @@ class AdaptScreen(Screen[None]):
         values = {f[0]: self.query_one(f"#f-{f[0]}", Input).value.strip() for f in FIELDS}
         options = {k: values[k] for k in TRAIN_OPTIONS if values[k]}
         try:
-            shots = int(values["shots"] or 4)
+            shots = int(values["shots"]) if values["shots"] else None
             limit = int(values["limit"]) if values["limit"] else None
         except ValueError:
             raise BadInput("The k-shot baseline and held-out rows must be whole numbers.") from None

@@ -205,11 +205,14 @@ def from_examples(
     shots: int = 0,
     selector: str = "fixed",
     seed: int = 0,
+    train_rows: int | None = None,
 ) -> list[Row]:
     """Rows of an example set rendered by the library's assembler (train + heldout splits).
 
     With ``shots`` > 0 each row's prompt carries that many other train rows as examples,
-    chosen by ``selector`` the way few-shot inference chooses them.
+    chosen by ``selector`` the way few-shot inference chooses them. With ``train_rows`` only
+    that many train rows are kept (``splits.nested_subset``: label-stratified, nested), the
+    held-out rows all.
     """
     from tuiapp.library.examples import ExampleStore
     from tuiapp.library.fewshot import Assembler
@@ -224,6 +227,14 @@ def from_examples(
     assembler = Assembler(template, lambda text: 0, fmt, None)  # no budget: we cut by tokens
     examples = store.examples(set_name)
     pool = [ex for ex in examples if ex.split == "train"]
+    if train_rows is not None:
+        from tuiapp.library.splits import nested_subset
+
+        if train_rows < 1:
+            raise BadInput("Train on at least 1 row.")
+        keep = {id(ex) for ex in nested_subset(pool, train_rows, seed)}
+        examples = [ex for ex in examples if ex.split != "train" or id(ex) in keep]
+        pool = [ex for ex in examples if ex.split == "train"]
     chosen, ctx = get_selector(selector), SelectionContext(db=db, seed=seed)
     if shots and chosen.needs_embeddings:
         raise BadInput(f"Selector '{selector}' needs the chat engine; use fixed, random or bm25.")

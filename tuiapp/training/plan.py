@@ -34,6 +34,7 @@ class DataSource:
     set_name: str | None = None
     shots: int = 0  # examples only: few-shot rows in each prompt, as at inference
     selector: str = "fixed"
+    train_rows: int | None = None  # examples only: train on this many (a nested subset)
 
     @classmethod
     def file(cls, path: str | Path) -> "DataSource":
@@ -44,15 +45,25 @@ class DataSource:
         return cls("conversations", conversation_ids=list(ids))
 
     @classmethod
-    def examples(cls, set_name: str, shots: int = 0, selector: str = "fixed") -> "DataSource":
-        return cls("examples", set_name=set_name, shots=shots, selector=selector)
+    def examples(
+        cls,
+        set_name: str,
+        shots: int = 0,
+        selector: str = "fixed",
+        train_rows: int | None = None,
+    ) -> "DataSource":
+        return cls(
+            "examples", set_name=set_name, shots=shots, selector=selector, train_rows=train_rows
+        )
 
     def describe(self) -> str:
         if self.kind == "file":
             return f"file:{self.path}"
         if self.kind == "conversations":
             return "conversations:" + ",".join(map(str, self.conversation_ids))
-        return f"examples:{self.set_name}" + (f" ({self.shots}-shot)" if self.shots else "")
+        shots = f" ({self.shots}-shot)" if self.shots else ""
+        subset = f" ({self.train_rows} train rows)" if self.train_rows else ""
+        return f"examples:{self.set_name}{shots}{subset}"
 
     def stem(self) -> str:
         if self.kind == "file":
@@ -159,7 +170,12 @@ def _rows(source: DataSource, db: sqlite_utils.Database, fmt: Any) -> list[datas
         from tuiapp.library.seed import open_library
 
         return datasets.from_examples(
-            open_library(db), source.set_name or "", fmt, source.shots, source.selector
+            open_library(db),
+            source.set_name or "",
+            fmt,
+            source.shots,
+            source.selector,
+            train_rows=source.train_rows,
         )
     raise BadInput(f"Unknown data source {source.kind!r}: use file, conversations or examples.")
 

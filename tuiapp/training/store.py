@@ -145,9 +145,12 @@ def _parity_word(parity: dict[str, Any] | None) -> str:
 
 def parse_source(source: str) -> tuple[str, str, int]:
     """A run's ``source`` as (kind, what, shots): ``examples:sentiment (2-shot)`` ->
-    ("examples", "sentiment", 2); ``file:/x.jsonl`` -> ("file", "/x.jsonl", 0)."""
+    ("examples", "sentiment", 2); ``file:/x.jsonl`` -> ("file", "/x.jsonl", 0). A subset's
+    `` (N train rows)`` is dropped."""
     kind, _, rest = source.partition(":")
     shots = 0
+    if kind == "examples" and rest.endswith(" train rows)"):
+        rest = rest.rpartition(" (")[0]
     if kind == "examples" and rest.endswith("-shot)") and " (" in rest:
         rest, _, count = rest.rpartition(" (")
         shots = int(count.removesuffix("-shot)"))
@@ -321,6 +324,17 @@ class AdapterStore:
         if rows:
             return f"Run {rows[0]['id']} ({rows[0]['status']}) will register '{name}'"
         return None
+
+    def pending_run(self, out_name: str) -> Run | None:
+        """The newest unfinished run (cancelled, failed, running) that will register
+        ``out_name``, or None."""
+        with self.lock:
+            rows = list(
+                self.db.table("runs").rows_where(
+                    "out_name = ? AND status != 'done'", [out_name], order_by="id desc", limit=1
+                )
+            )
+        return self._reconcile(Run(**_decode(rows[0]))) if rows else None
 
     def unique_adapter_name(self, stem: str) -> str:
         """``stem``, or ``stem-2``, ``stem-3``... whichever is free (DB, disk, pending runs)."""

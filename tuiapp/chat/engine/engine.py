@@ -205,6 +205,21 @@ class Engine:
 
         return self._submit(job)
 
+    def prompt_speed(self, text: str) -> Future[float]:
+        """Prompt-processing speed in tokens per second, measured by evaluating ``text`` on an
+        empty KV cache (as a query that shares no prefix with the one before pays it)."""
+
+        def measure(llm: Any) -> float:
+            tokens = llm.tokenize(text.encode(), add_bos=True, special=True)[: self.n_ctx - 1]
+            llm.reset()
+            start = time.perf_counter()
+            llm.eval(tokens)
+            seconds = time.perf_counter() - start
+            llm.reset()  # the next request evaluates its prompt from the start
+            return len(tokens) / seconds if seconds > 0 else 0.0
+
+        return self.call(measure)
+
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text).result())
 
