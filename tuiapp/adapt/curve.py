@@ -97,7 +97,9 @@ class CurveJob:
         self.current = current or steps.Current()  # shared with a job this curve is part of
         self._emit: Callable[[CurveEvent], None] = lambda _event: None
         self._done = 0  # points finished, for the one progress bar
+        self._within = 0.0  # of the point in progress
         self._points: list[CurvePoint] = []
+        self.typed_options: dict[str, Any] = {}  # every option, checked, defaults filled in
 
     def cancel(self) -> None:
         self.current.cancel()
@@ -132,7 +134,11 @@ class CurveJob:
             if size < 0:
                 raise BadInput(f"Sizes are counts of rows: {size} is below 0.")
         if req.ns is None or req.ns:
+            from tuiapp.training.config import split_options
+
             method = load_methods().get(req.method)
+            own, training = split_options(method, req.options)  # bad --opt: before any work
+            self.typed_options = own | training
             if not method.capabilities.gguf_adapter_export:
                 raise BadInput(
                     f"'{req.method}' adapters cannot run in llama.cpp as an adapter, so the "
@@ -148,7 +154,7 @@ class CurveJob:
         from tuiapp.library.examples import ExampleStore
 
         self._emit = on_event or (lambda _event: None)
-        template = self.check()
+        template, req = self.check(), self.request
         service = self._service()
         store = ExampleStore(self.db)
         examples = store.examples(self.request.set_name)
@@ -158,7 +164,7 @@ class CurveJob:
             template,
             store.get_set(self.request.set_name),
             examples,
-            _fingerprint(examples, service.require_model(), self.request),
+            _fingerprint(examples, service.require_model(), req.method, self.typed_options),
         )
         ctx.points = self._points = self._plan(ctx)
         curve = Curve(self.request.set_name, f"{template.name}@v{template.version}", ctx.points)
@@ -167,7 +173,7 @@ class CurveJob:
         for index, point in enumerate(ctx.points):
             if self.cancelled:
                 break
-            self._done = index
+            self._done, self._within = index, 0.0
             try:
                 if point.kind == "few":
                     self._few(ctx, point)
@@ -223,7 +229,8 @@ class CurveJob:
         name = point.adapter = _adapter_name(req, point.size, ctx.fingerprint)
         if not store.adapter_exists(name):
             pending = store.pending_run(name)
-            options = training_options(req.options, point.size)
+            steps_for_n = training_options(self.typed_options, point.size)["max_steps"]
+            options = req.options | {"max_steps": steps_for_n}
             source = DataSource.examples(req.set_name, train_rows=point.size)
             request = TrainRequest(req.method, source, str(ctx.model.path), options, name)
             self._step(point, "training", 0.0)
@@ -294,10 +301,12 @@ class CurveJob:
         low: float = 0.0,
         high: float = 1.0,
     ) -> None:
-        """Progress within a point: ``fraction`` of its share from ``low`` to ``high``."""
-        within = low + (high - low) * (fraction or 0.0)
+        """Progress within a point: ``fraction`` of its share from ``low`` to ``high`` (None:
+        no new figure, the bar stays)."""
+        if fraction is not None:
+            self._within = low + (high - low) * fraction
         total = max(1, len(self._points))
-        self._emit(CurveEvent((self._done + within) / total, f"{point.label}: {message}"))
+        self._emit(CurveEvent((self._done + self._within) / total, f"{point.label}: {message}"))
 
     def _event(self, curve: Curve, message: str) -> None:
         total = max(1, len(curve.points))
@@ -330,12 +339,13 @@ def _speed_text(ctx: _Context) -> str:
     return "\n\n".join(ex.text() for ex in ctx.examples[:24])[:4000]
 
 
-def _fingerprint(examples: list["Example"], model: "ActiveModel", req: CurveRequest) -> str:
+def _fingerprint(
+    examples: list["Example"], model: "ActiveModel", method: str, options: dict[str, Any]
+) -> str:
+    """What the adapters of one curve are trained from: rows, base, method, typed options."""
     rows = [[ex.id, ex.split, ex.text()] for ex in examples]
     blob = json.dumps(
-        [rows, model.info.sha256 or str(model.path), req.method, req.options],
-        sort_keys=True,
-        default=str,
+        [rows, model.info.sha256 or str(model.path), method, options], sort_keys=True, default=str
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:8]
 

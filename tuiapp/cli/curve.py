@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from tuiapp.cli.jobs import ctrl_c
-from tuiapp.cli.output import json_option, opt_option, parse_ids, print_json, print_table
+from tuiapp.cli.output import json_option, opt_option, print_json, print_table
 from tuiapp.errors import BadInput
 
 COLUMNS = ["point", "score", "ci", "tokens_per_query", "s_per_query", "train_s", "run", "status"]
@@ -72,6 +72,7 @@ def curve(
     """
     from tuiapp.adapt import chart
     from tuiapp.adapt.curve import CurveJob, CurveRequest
+    from tuiapp.adapt.curve_records import parse_sizes
     from tuiapp.library.seed import open_library
     from tuiapp.plugins.methods import parse_assignments
 
@@ -82,8 +83,8 @@ def curve(
             raise BadInput(f"--save writes .png or .svg files, not {path.name}.")
     request = CurveRequest(
         set_name,
-        ks=parse_ids(ks, "--ks") if ks else None,
-        ns=[] if no_adapters else (parse_ids(ns, "--ns") if ns else None),
+        ks=parse_sizes(ks or "", "--ks"),
+        ns=[] if no_adapters else parse_sizes(ns or "", "--ns"),
         method=method,
         options=parse_assignments(opts),
         selector=selector,

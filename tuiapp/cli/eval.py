@@ -14,7 +14,7 @@ import sqlite_utils
 from tuiapp.cli.jobs import ctrl_c
 from tuiapp.cli.output import json_option, print_json, print_table
 from tuiapp.cli.root import cli
-from tuiapp.errors import BadInput, TuiappError
+from tuiapp.errors import BadInput
 
 
 class EvalGroup(click.Group):
@@ -266,35 +266,20 @@ def compare_(run_ids: tuple[int, ...], as_json: bool) -> None:
 @json_option
 def diff(run_a: int, run_b: int, as_json: bool) -> None:
     """Only the rows whose outcome changed between two runs, side by side."""
-    from tuiapp.evaluation.compare import changed_rows, paired, run_name, verdict
-    from tuiapp.evaluation.evaluate import EvalStore
-    from tuiapp.library.examples import ExampleStore
+    from tuiapp.evaluation.compare import run_diff
     from tuiapp.store import open_db
 
-    db = open_db()
-    store = EvalStore(db)
-    a, b = store.get(run_a), store.get(run_b)
-    judged = paired(store, a, b)
-    if judged is None:
-        raise BadInput(f"Runs {run_a} and {run_b} share no scored row: compare runs on one set.")
-    rows = changed_rows(store, a, b)
-    examples = ExampleStore(db)
-    for row in rows:
-        try:
-            row["input"] = " | ".join(examples.get(row["example_id"]).inputs.values())
-        except TuiappError:  # the example was deleted since: the run keeps its outputs
-            row["input"] = "(deleted)"
-    text = verdict(run_name(a), run_name(b), judged)
+    found = run_diff(open_db(), run_a, run_b)
     if as_json:
-        print_json({"verdict": text, **judged.to_dict(), "rows": rows})
+        print_json({k: v for k, v in found.items() if k not in ("a_name", "b_name")})
         return
-    click.echo(text)
-    for row in rows:
+    click.echo(found["verdict"])
+    for row in found["rows"]:
         click.echo(f"\n#{row['example_id']} {_short(row['input'])}")
         click.echo(f"  expected      {row['expected']}")
-        click.echo(f"  {run_name(a):<14}{row['a']}  ({row['a_score']})")
-        click.echo(f"  {run_name(b):<14}{row['b']}  ({row['b_score']})")
-    click.echo(f"\n{len(rows)} of {judged.n} rows changed.")
+        click.echo(f"  {found['a_name']:<14}{row['a']}  ({row['a_score']})")
+        click.echo(f"  {found['b_name']:<14}{row['b']}  ({row['b_score']})")
+    click.echo(f"\n{len(found['rows'])} of {found['n']} rows changed.")
 
 
 def _short(text: str, width: int = 72) -> str:

@@ -8,6 +8,9 @@ whose outcome differs between two runs (``tuiapp eval diff``).
 
 from typing import Any
 
+import sqlite_utils
+
+from tuiapp.errors import BadInput, TuiappError
 from tuiapp.evaluation.evaluate import EvalStore
 from tuiapp.evaluation.stats import PairedDiff, bootstrap_mean, paired_diff, verdict, wilson
 from tuiapp.library.records import EvalRun
@@ -173,3 +176,29 @@ def changed_rows(store: EvalStore, a: EvalRun, b: EvalRun) -> list[dict[str, Any
                 }
             )
     return out
+
+
+def run_diff(db: sqlite_utils.Database, run_a: int, run_b: int) -> dict[str, Any]:
+    """Everything ``eval diff`` and the diff view show: both runs' names, the verdict with
+    its figures, and the changed rows with each row's input (BadInput when they share no row)."""
+    from tuiapp.library.examples import ExampleStore
+
+    store = EvalStore(db)
+    a, b = store.get(run_a), store.get(run_b)
+    judged = paired(store, a, b)
+    if judged is None:
+        raise BadInput(f"Runs {run_a} and {run_b} share no scored row: compare runs on one set.")
+    rows = changed_rows(store, a, b)
+    examples = ExampleStore(db)
+    for row in rows:
+        try:
+            row["input"] = " | ".join(examples.get(row["example_id"]).inputs.values())
+        except TuiappError:  # the example was deleted since: the run keeps its outputs
+            row["input"] = "(deleted)"
+    return {
+        "a_name": run_name(a),
+        "b_name": run_name(b),
+        "verdict": verdict(run_name(a), run_name(b), judged),
+        **judged.to_dict(),
+        "rows": rows,
+    }

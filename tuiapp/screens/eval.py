@@ -44,6 +44,8 @@ def whole(text: str, what: str, blank: int | None) -> int | None:
 class EvalScreen(Screen[None]):
     BINDINGS = [
         Binding("ctrl+r", "run", "Run"),
+        Binding("m", "mark", "Mark run"),
+        Binding("d", "diff", "Diff", tooltip="The highlighted run against the marked one"),
         Binding("escape", "stop_or_close", "Stop / close"),
     ]
 
@@ -75,6 +77,7 @@ class EvalScreen(Screen[None]):
         self.sets: list[ExampleSet] = []
         self.cancel = threading.Event()
         self.running = False
+        self.marked: int | None = None  # the run the diff view compares against
 
     def compose(self) -> ComposeResult:
         with Vertical(id="eval"):
@@ -246,6 +249,42 @@ class EvalScreen(Screen[None]):
         if self.running:
             self.cancel.set()
             self.query_one("#progress-text", Label).update("stopping…")
+
+    # -- diff ------------------------------------------------------------------------------
+    def _highlighted(self) -> int | None:
+        table = self.query_one(RunTable)
+        if not table.runs or table.cursor_row < 0:
+            return None
+        return table.runs[min(table.cursor_row, len(table.runs) - 1)].id
+
+    def action_mark(self) -> None:
+        self.marked = self._highlighted()
+        if self.marked is not None:
+            self.notify(f"Run {self.marked} marked: highlight another and press d to diff.")
+
+    def action_diff(self) -> None:
+        """The highlighted run against the marked one (none marked: the run below it)."""
+        from tuiapp.evaluation.compare import run_diff
+        from tuiapp.screens.run_diff import RunDiffScreen
+
+        table = self.query_one(RunTable)
+        current = self._highlighted()
+        if current is None:
+            return
+        other = self.marked
+        if other is None or other == current:
+            below = table.cursor_row + 1
+            if below >= len(table.runs):
+                self.notify("Mark a run with m, then highlight another and press d.")
+                return
+            other = table.runs[below].id
+        assert other is not None
+        try:
+            found = run_diff(self.db, other, current)
+        except TuiappError as error:
+            self.notify(str(error), title="Diff", severity="error", markup=False)
+            return
+        self.app.push_screen(RunDiffScreen(found))
 
     def action_stop_or_close(self) -> None:
         if self.running:

@@ -51,6 +51,7 @@ class ExamplesScreen(Screen[None]):
         Binding("d,delete", "delete", "Delete"),
         Binding("slash", "filter", "Filter"),
         Binding("t", "adapt", "Train adapter", tooltip="One click: train, convert, compare, chat"),
+        Binding("l", "curve", "Learning curve", tooltip="Few-shot against adapters, as rows grow"),
     ]
 
     def __init__(self, db: sqlite_utils.Database, service: ChatService) -> None:
@@ -202,6 +203,14 @@ class ExamplesScreen(Screen[None]):
         if self.current is None:
             return
         self.app.push_screen(AdaptScreen(self.db, self.service, self.current))
+
+    def action_curve(self) -> None:
+        """The learning curve of the highlighted set (tuiapp.screens.curve)."""
+        from tuiapp.screens.curve import CurveScreen
+
+        if self.current is None:
+            return
+        self.app.push_screen(CurveScreen(self.db, self.service, self.current))
 
     def action_close(self) -> None:
         self.dismiss(None)

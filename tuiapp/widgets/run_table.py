@@ -33,14 +33,21 @@ SCORES = {"exact", "normalized", "chrf", "label_acc"}
 CI_KEYS = {"exact": "exact_ci", "chrf": "chrf_ci", "label_acc": "label_ci"}
 
 
+def score_cell(value: float | None, interval: object = None) -> str:
+    """A score with its 95% interval as ``88.9% (77–95%)``."""
+    if value is None:
+        return "–"
+    if isinstance(interval, list) and len(interval) == 2:
+        return f"{value:.1%} ({interval[0] * 100:.0f}–{interval[1] * 100:.0f}%)"
+    return f"{value:.1%}"
+
+
 def cell(key: str, value: object, interval: object = None) -> str:
-    """A cell as shown; a score with its 95% interval as ``88.9% (77–95%)``."""
+    """A cell as shown; scores through ``score_cell``."""
     if value is None or value == "-":
         return "–"
     if key in SCORES and isinstance(value, float):
-        if isinstance(interval, list) and len(interval) == 2:
-            return f"{value:.1%} ({interval[0] * 100:.0f}–{interval[1] * 100:.0f}%)"
-        return f"{value:.1%}"
+        return score_cell(value, interval)
     return str(value)
 
 
