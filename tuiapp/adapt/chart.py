@@ -35,6 +35,8 @@ def _ticks(curve: Curve) -> tuple[list[float], list[str]]:
 
 
 def _title(curve: Curve) -> str:
+    if not curve.rows:
+        return f"{curve.set_name}: no point scored yet"
     metric = METRIC_NAMES.get(curve.metric, curve.metric or "score")
     return f"{curve.set_name}: {metric} on {curve.rows} held-out rows"
 

@@ -17,11 +17,12 @@ finds its adapter, converts it when the conversion was cut short, and resumes it
 when that was cancelled. Nothing is recomputed that is already done.
 """
 
+import copy
 import hashlib
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
@@ -80,7 +81,6 @@ class _Context:
     example_set: "ExampleSet"
     examples: list["Example"]
     fingerprint: str  # the set's rows and the base model, for adapter names
-    points: list[CurvePoint] = field(default_factory=list)
 
 
 class CurveJob:
@@ -166,11 +166,11 @@ class CurveJob:
             examples,
             _fingerprint(examples, service.require_model(), req.method, self.typed_options),
         )
-        ctx.points = self._points = self._plan(ctx)
-        curve = Curve(self.request.set_name, f"{template.name}@v{template.version}", ctx.points)
+        self._points = self._plan(ctx)
+        curve = Curve(self.request.set_name, f"{template.name}@v{template.version}", self._points)
         curve.pp_tokens_per_s = round(ctx.service.engine.prompt_speed(_speed_text(ctx)).result())
-        self._event(curve, f"Learning curve of '{curve.set_name}': {len(ctx.points)} points.")
-        for index, point in enumerate(ctx.points):
+        self._event(curve, f"Learning curve of '{curve.set_name}': {len(self._points)} points.")
+        for index, point in enumerate(self._points):
             if self.cancelled:
                 break
             self._done, self._within = index, 0.0
@@ -184,10 +184,10 @@ class CurveJob:
             except TuiappError as exc:  # one failed point does not lose the others
                 point.status, point.error = "failed", str(exc)
             rescore(curve, self.db)
+            curve.advice = advise(curve, self.db)
             self._done = index + 1
             self._event(curve, f"{point.label}: {point.describe()}")
         curve.status = "cancelled" if self.cancelled else "done"
-        curve.advice = advise(curve, self.db)
         self._event(curve, curve.advice)
         return curve
 
@@ -310,7 +310,8 @@ class CurveJob:
 
     def _event(self, curve: Curve, message: str) -> None:
         total = max(1, len(curve.points))
-        self._emit(CurveEvent(min(1.0, self._done / total), message, curve))
+        # a copy: a screen reads it on another thread while the next point changes this one
+        self._emit(CurveEvent(min(1.0, self._done / total), message, copy.deepcopy(curve)))
 
 
 def _fits(ctx: _Context) -> Callable[[int], bool]:

@@ -77,7 +77,7 @@ class CurveScreen(Screen[None]):
             )
             with Horizontal(id="curve-form"):
                 yield Input(placeholder="shots: 0,1,2,4,… that fit", id="ks")
-                yield Input(placeholder="train rows: 8,16,…,all", id="ns")
+                yield Input(placeholder="train rows: 8,16,…,all (0: none)", id="ns")
                 yield Input(placeholder="held-out rows: all", id="limit", type="integer")
                 yield Button("Run (ctrl+r)", variant="primary", id="run")
                 yield Button("Stop (esc)", variant="error", id="stop", disabled=True)
@@ -94,6 +94,7 @@ class CurveScreen(Screen[None]):
         table = self.query_one("#points", DataTable)
         for key, title in COLUMNS:
             table.add_column(title, key=key)
+        self.query_one("#ks", Input).focus()
 
     def on_unmount(self) -> None:
         if self.job is not None:
@@ -151,6 +152,7 @@ class CurveScreen(Screen[None]):
         self.job = None
         self.query_one("#run", Button).disabled = False
         self.query_one("#stop", Button).disabled = True
+        self.query_one("#run", Button).focus()  # the stop button it may have had is disabled
         if event.curve is None:
             self.query_one("#progress-text", Label).update("failed")
             self.notify(event.error or "Failed.", title="Learning curve", severity="error")
