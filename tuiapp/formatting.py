@@ -32,3 +32,12 @@ def human_size(n_bytes: int) -> str:
 def counts_text(counts: dict[str, int]) -> str:
     """``{"train": 135, "heldout": 45}`` -> ``135 train, 45 heldout``."""
     return ", ".join(f"{n} {what}" for what, n in counts.items())
+
+
+def score_cell(value: float | None, interval: object = None) -> str:
+    """A score with its 95% interval as ``88.9% (77–95%)``; ``–`` for none."""
+    if value is None:
+        return "–"
+    if isinstance(interval, list) and len(interval) == 2:
+        return f"{value:.1%} ({interval[0] * 100:.0f}–{interval[1] * 100:.0f}%)"
+    return f"{value:.1%}"

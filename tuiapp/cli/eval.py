@@ -196,21 +196,18 @@ def _adapter_shots(db: sqlite_utils.Database, spec: str | None) -> int:
 
 def _summary(run: Any) -> str:
     from tuiapp.evaluation.compare import compare
+    from tuiapp.formatting import score_cell
 
     row = compare([run])[0]
     text = (
-        f"Run {run.id} ({run.status}): {row['rows']} rows, exact {_pct(run.exact)}, "
-        f"normalized {_pct(run.normalized)}"
+        f"Run {run.id} ({run.status}): {row['rows']} rows, exact "
+        f"{score_cell(run.exact, row['exact_ci'])}, normalized {score_cell(run.normalized)}"
     )
     if run.label_accuracy is not None:
-        text += f", label accuracy {_pct(run.label_accuracy)}"
+        text += f", label accuracy {score_cell(run.label_accuracy, row['label_ci'])}"
     if run.n_scored:
         text += f"; {row['tokens_per_query']} prompt tokens and {row['s_per_query']} s per query"
     return text + "."
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
 
 
 @eval_.command("runs")

@@ -24,8 +24,9 @@ from tuiapp.adapt.curve import CurveJob, CurveRequest
 from tuiapp.adapt.curve_records import Curve, CurveEvent, parse_sizes
 from tuiapp.chat.service import ChatService
 from tuiapp.errors import TuiappError
+from tuiapp.formatting import score_cell
 from tuiapp.paths import data_dir
-from tuiapp.widgets.run_table import cell, score_cell
+from tuiapp.widgets.run_table import cell
 
 COLUMNS = [
     ("point", "Point"),

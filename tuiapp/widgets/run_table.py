@@ -8,6 +8,7 @@ when any run used one.
 from textual.widgets import DataTable
 
 from tuiapp.evaluation.compare import compare
+from tuiapp.formatting import score_cell
 from tuiapp.library.records import EvalRun
 
 # What is compared first, so a narrow terminal cuts off the template and set, not the scores.
@@ -31,15 +32,6 @@ SCORES = {"exact", "normalized", "chrf", "label_acc"}
 
 
 CI_KEYS = {"exact": "exact_ci", "chrf": "chrf_ci", "label_acc": "label_ci"}
-
-
-def score_cell(value: float | None, interval: object = None) -> str:
-    """A score with its 95% interval as ``88.9% (77–95%)``."""
-    if value is None:
-        return "–"
-    if isinstance(interval, list) and len(interval) == 2:
-        return f"{value:.1%} ({interval[0] * 100:.0f}–{interval[1] * 100:.0f}%)"
-    return f"{value:.1%}"
 
 
 def cell(key: str, value: object, interval: object = None) -> str:
