@@ -239,10 +239,20 @@ class ChatService:
         params.validate()
         model = self.require_model()
         conv = self.history.get_conversation(conversation_id)
+        self.check_message(text)  # refused before anything is stored
         self.history.add_message(conversation_id, Message("user", text, model=model.name))
         if conv.title == "New chat" and text.strip():
             self.history.rename(conversation_id, _title_from(text))
         return self._reply(conversation_id, params, raw, text)
+
+    def check_message(self, text: str) -> None:
+        """EngineError when ``text`` alone cannot fit the context (so nothing is stored)."""
+        n_text = self.engine.count_tokens(text)
+        if n_text + 1 > self.engine.n_ctx:
+            raise EngineError(
+                f"The message is {n_text} tokens; the context holds {self.engine.n_ctx}. "
+                "Shorten it, or start with a larger context (--ctx)."
+            )
 
     def regenerate(
         self, conversation_id: int, params: SamplingParams | None = None, raw: bool = False

@@ -8,7 +8,7 @@ from click.core import ParameterSource
 
 from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.chat.service import ChatService, Reply, parse_adapter_spec
-from tuiapp.cli.output import json_option, print_json
+from tuiapp.cli.output import json_option, print_json, read_text_input
 from tuiapp.cli.root import cli
 from tuiapp.errors import BadInput
 from tuiapp.library.records import Template
@@ -126,8 +126,7 @@ def chat(
         return
     if variables or shots:
         raise click.UsageError("--var and --shots need --template.")
-    if prompt is None:
-        prompt = sys.stdin.read()
+    prompt = read_text_input(prompt)
     if not prompt.strip():
         raise click.UsageError("PROMPT is empty.")
     params = SamplingParams(temperature, top_p, top_k, min_p, repeat_penalty, max_tokens, seed)
@@ -141,6 +140,7 @@ def chat(
         history.get_conversation(conversation)
     service.load(str(active.path))
     mix = service.check_adapters(specs)
+    service.check_message(prompt)
     conv_id = conversation or history.new_conversation(model=active.name).id
     if specs:
         history.set_adapters(conv_id, mix)

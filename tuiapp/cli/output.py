@@ -2,6 +2,7 @@
 
 import json
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,22 @@ def parse_ids(text: str, option: str = "--conversations") -> list[int]:
         return [int(part) for part in text.replace(" ", ",").split(",") if part]
     except ValueError:
         raise BadInput(f"{option} expects ids like 3,7 (got {shlex.quote(text)})") from None
+
+
+def read_text_input(prompt: str | None, what: str = "PROMPT") -> str:
+    """``prompt``, or stdin when it is None, as valid UTF-8 text; one BadInput otherwise
+    (argv with invalid bytes arrives with surrogate escapes, which SQLite cannot store)."""
+    if prompt is None:
+        data: bytes = sys.stdin.buffer.read()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadInput(
+                f"The input on stdin is not valid UTF-8 (byte 0x{data[exc.start]:02x} at "
+                f"offset {exc.start}); convert it first, e.g. `iconv -f latin1 -t utf-8`."
+            ) from None
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadInput(f"{what} is not valid UTF-8 (at character {exc.start}).") from None
+    return prompt

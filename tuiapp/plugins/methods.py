@@ -6,6 +6,7 @@ options is instant (the TUI renders a form from ``Method.options``; the CLI pars
 against it). The callables run only in the training process.
 """
 
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
@@ -82,6 +83,8 @@ class Option:
             raise BadInput(f"option {self.name}: expected a {self.type}, got {value!r}")
         if self.type == "float":
             value = float(value)
+            if not math.isfinite(value):
+                raise BadInput(f"option {self.name}: expected a finite number, got {value!r}")
         if self.type == "choice" and value not in self.choices:
             raise BadInput(f"option {self.name}: {value!r} is not one of {', '.join(self.choices)}")
         if self.min is not None and value < self.min:

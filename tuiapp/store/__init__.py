@@ -2,6 +2,7 @@
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,13 +32,48 @@ def db_lock(db: sqlite_utils.Database) -> threading.RLock:
     return _LOCKS.setdefault(id(db.conn), threading.RLock())
 
 
+BEGIN_ATTEMPTS = 5  # BEGIN IMMEDIATE tries, each waiting up to busy_timeout for the lock
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """Take the write lock now, waiting (busy_timeout, then a bounded retry) for other writers.
+    A deferred BEGIN that upgrades to a write lock later can fail at once with "database is
+    locked" (SQLite skips the busy handler when waiting could deadlock); IMMEDIATE cannot."""
+    for attempt in range(BEGIN_ATTEMPTS):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if attempt == BEGIN_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[None]:
-    """Hold the connection's lock and make everything inside one transaction (a savepoint when
-    nested). ``with db.conn:`` is not enough: sqlite-utils commits each write made outside an
-    explicitly opened transaction on its own."""
-    with db_lock(db), db.atomic():
-        yield
+    """Hold the connection's lock and make everything inside one write transaction, begun
+    IMMEDIATE (a savepoint when nested). ``with db.conn:`` is not enough: sqlite-utils commits
+    each write made outside an explicitly opened transaction on its own."""
+    with db_lock(db):
+        if db.conn.in_transaction:
+            with db.atomic():
+                yield
+            return
+        _begin_immediate(db.conn)
+        try:
+            yield
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.rollback()
+            raise
+        try:
+            db.conn.execute("COMMIT")
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.rollback()
+            raise
 
 
 def insert_row(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> int:
