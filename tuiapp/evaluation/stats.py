@@ -130,9 +130,11 @@ def verdict(name_a: str, name_b: str, d: PairedDiff) -> str:
     interval = f"[{d.low:+.2f}, {d.high:+.2f}]"
     if d.detected:
         winner, loser = (name_b, name_a) if d.diff > 0 else (name_a, name_b)
+        # a bootstrap p of 0 means no resample crossed zero: below 1 in RESAMPLES
+        p = f"p = {d.p_value:.2g}" if d.p_value > 0 else f"p < {1 / RESAMPLES:.1g}"
         return (
             f"{winner} beats {loser} by {abs(d.diff):.2f} {interval} on {what} "
-            f"({d.n} paired rows, p = {d.p_value:.2g})."
+            f"({d.n} paired rows, {p})."
         )
     if d.low == d.high == 0:
         return f"{name_a} and {name_b} score the same on every one of the {d.n} rows ({what})."

@@ -2,7 +2,6 @@
 
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +11,7 @@ import sqlite_utils
 
 from tuiapp.paths import db_path
 from tuiapp.store.migrations import migrate
+from tuiapp.store.writes import begin_immediate, retry_locked
 
 _LOCKS: dict[int, threading.RLock] = {}
 
@@ -20,7 +20,7 @@ def open_db(path: Path | None = None) -> sqlite_utils.Database:
     # The TUI reads and writes from worker threads: every user of a connection holds db_lock(db).
     conn = sqlite3.connect(str(path or db_path()), check_same_thread=False)
     db = sqlite_utils.Database(conn)
-    db.execute("PRAGMA journal_mode=WAL")
+    retry_locked(lambda: db.execute("PRAGMA journal_mode=WAL"))  # a first open may race
     db.execute("PRAGMA foreign_keys=ON")
     db.execute("PRAGMA busy_timeout=5000")
     migrate(db)
@@ -30,25 +30,6 @@ def open_db(path: Path | None = None) -> sqlite_utils.Database:
 def db_lock(db: sqlite_utils.Database) -> threading.RLock:
     """The one lock that serialises use of ``db``'s connection across threads."""
     return _LOCKS.setdefault(id(db.conn), threading.RLock())
-
-
-BEGIN_ATTEMPTS = 5  # BEGIN IMMEDIATE tries, each waiting up to busy_timeout for the lock
-
-
-def _begin_immediate(conn: sqlite3.Connection) -> None:
-    """Take the write lock now, waiting (busy_timeout, then a bounded retry) for other writers.
-    A deferred BEGIN that upgrades to a write lock later can fail at once with "database is
-    locked" (SQLite skips the busy handler when waiting could deadlock); IMMEDIATE cannot."""
-    for attempt in range(BEGIN_ATTEMPTS):
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            if attempt == BEGIN_ATTEMPTS - 1:
-                raise
-            time.sleep(0.05 * 2**attempt)
 
 
 @contextmanager
@@ -61,7 +42,7 @@ def transaction(db: sqlite_utils.Database) -> Iterator[None]:
             with db.atomic():
                 yield
             return
-        _begin_immediate(db.conn)
+        begin_immediate(db.conn)
         try:
             yield
         except BaseException:

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 
 import sqlite_utils
 
+from tuiapp.store.writes import begin_immediate, retry_locked
+
 Step = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: list[tuple[str, Step]] = []
 
@@ -21,14 +23,22 @@ def migration(fn: Step) -> Step:
 
 def migrate(db: sqlite_utils.Database, upto: int | None = None) -> list[str]:
     """Apply pending steps (the first ``upto`` only, for tests) and return their names."""
-    db.table("_migrations").create({"name": str, "applied": str}, pk="name", if_not_exists=True)
+    retry_locked(
+        lambda: db.table("_migrations").create(
+            {"name": str, "applied": str}, pk="name", if_not_exists=True
+        )
+    )
     done = {row["name"] for row in db.table("_migrations").rows}
     applied = []
     for name, step in MIGRATIONS[:upto]:
         if name in done:
             continue
-        # One explicit transaction per step (DDL included): a failed step changes nothing.
-        db.execute("BEGIN")
+        # One IMMEDIATE transaction per step (DDL included): a failed step changes nothing, and
+        # a second process opening the same new file waits, then finds the step done.
+        begin_immediate(db.conn)
+        if db.table("_migrations").count_where("name = ?", [name]):
+            db.conn.rollback()
+            continue
         try:
             step(db)
             db.table("_migrations").insert({"name": name, "applied": datetime.now(UTC).isoformat()})
