@@ -1,9 +1,11 @@
 """Nothing lost under load and bad input, run as a person's machine would: real CLI processes
 writing one SQLite file at once, and inputs that must be refused in one line, leaving nothing."""
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,129 @@ def test_bad_chat_input_is_refused_and_stores_nothing(home_with_model: Path) -> 
     assert "the context holds 32" in long.stderr
     db = open_db()
     assert db.table("conversations").count == 0 and db.table("messages").count == 0
+
+
+@pytest.mark.slow
+def test_sigterm_mid_reply_keeps_the_partial_reply(home_with_model: Path) -> None:
+    chat = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tuiapp",
+            "chat",
+            "--threads",
+            "2",
+            "--max-tokens",
+            "400",
+            "--temperature",
+            "1.0",
+            "--seed",
+            "0",
+            "Tell me a long story.",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
+    assert chat.stdout is not None
+    chat.stdout.read(8)  # the reply is streaming
+    chat.terminate()
+    _, err = chat.communicate(timeout=60)
+    assert chat.returncode == 143 and b"Traceback" not in err, err
+    rows = open_db().execute("select role, stopped, content from messages order by id").fetchall()
+    assert [r[0] for r in rows] == ["user", "assistant"]
+    assert rows[1][1] == 1 and rows[1][2]
+
+
+@pytest.mark.slow
+def test_training_outlives_a_killed_cli(home_with_model: Path) -> None:
+    from tuiapp.training.store import AdapterStore
+
+    cli = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tuiapp",
+            "train",
+            "--method",
+            "lora",
+            "--examples",
+            "sentiment",
+            "--opt",
+            "max_steps=6",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    assert cli.stdout is not None
+    for line in cli.stdout:
+        if '"event": "step"' in line:
+            break
+    cli.kill()  # kill -9 of the parent after the first step
+    cli.wait(timeout=30)
+    store = AdapterStore(open_db())
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and store.list_runs()[0].status == "running":
+        time.sleep(1)
+    run = store.list_runs()[0]
+    assert run.status == "done" and run.step == 6, run
+    assert run.adapter and store.adapter_exists(run.adapter)
+
+
+def test_resume_skips_a_checkpoint_killed_while_saving(tmp_path: Path) -> None:
+    from tuiapp.training.checkpoints import last_complete
+
+    def checkpoint(step: int, state: bool = True, optimizer: bytes = b"weights") -> None:
+        path = tmp_path / f"checkpoint-{step}"
+        path.mkdir()
+        (path / "optimizer.pt").write_bytes(optimizer)
+        (path / "adapter_model.safetensors").write_bytes(b"x" * 16)
+        if state:
+            (path / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+
+    assert last_complete(tmp_path / "none") is None
+    checkpoint(1)
+    checkpoint(2, state=False, optimizer=b"")  # what kill -9 while saving leaves
+    checkpoint(3, optimizer=b"")
+    assert last_complete(tmp_path) == tmp_path / "checkpoint-1"
+    checkpoint(10)
+    assert last_complete(tmp_path) == tmp_path / "checkpoint-10"  # by number, not by name
+
+
+def test_an_unusable_data_dir_is_one_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    env = os.environ | {"TUIAPP_HOME": str(blocker / "home")}
+    for args in (["history", "list"], ["examples", "list"], []):  # [] starts the TUI
+        result = subprocess.run(
+            [sys.executable, "-m", "tuiapp", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert result.returncode == 1, (args, result)
+        said = " ".join((result.stderr + result.stdout).split())  # the TUI's exit wraps lines
+        assert "Traceback" not in said
+        assert f"Cannot write the tuiapp database {blocker / 'home'}" in said
+
+
+def test_a_full_disk_is_one_clear_error_and_loses_nothing(tuiapp_home: Path) -> None:
+    from tuiapp.chat.history import History, Message
+    from tuiapp.errors import StoreError
+
+    db = open_db()
+    history = History(db)
+    conv = history.new_conversation("kept")
+    assert conv.id is not None
+    history.add_message(conv.id, Message("user", "short"))
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "database or disk is full"
+    with pytest.raises(StoreError, match="the disk is full"):
+        history.add_message(conv.id, Message("assistant", "x" * 200_000))
+    db.execute("PRAGMA max_page_count = 1073741823")
+    assert [m.content for m in history.messages(conv.id)] == ["short"]
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -149,3 +149,29 @@ async def test_model_picker_lists_the_registry_and_switches(home_with_model: Pat
         await until(pilot, lambda: not isinstance(app.screen, ModelPickerScreen))
         await wait_ready(pilot)
         assert app.chat.status.model_text == "gemma-3-270m · Q4_K_M · ready"
+
+
+async def test_quitting_mid_reply_keeps_the_partial_reply(home_with_model: Path) -> None:
+    from tuiapp.chat.history import History
+    from tuiapp.store import open_db
+
+    app = model_app(
+        params=SamplingParams(
+            temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, max_tokens=400, seed=0
+        )
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        chat = app.chat
+        await pilot.press(*"Tell me a long story.", "enter")
+        await until(
+            pilot,
+            lambda: (v := chat.messages.last_reply()) is not None and v.content,
+            10,
+            "the first streamed text",
+        )
+        conversation = chat.conversation_id
+        await pilot.press("ctrl+q")
+    assert conversation is not None
+    reply = History(open_db()).messages(conversation)[-1]
+    assert reply.role == "assistant" and reply.stopped and reply.content

@@ -4,6 +4,7 @@ Nothing heavy is imported here: llama_cpp is imported by the engine's own thread
 model loads, which starts only after the first frame is on screen (``call_after_refresh``).
 """
 
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -124,7 +125,11 @@ class TuiApp(App[None]):
         self.service.loading = loading
 
     async def on_mount(self) -> None:
-        self.db = open_db()
+        try:
+            self.db = open_db()
+        except TuiappError as error:  # a data dir that cannot be used: say so and leave
+            self.exit(return_code=1, message=f"Error: {error}")
+            return
         self.service = ChatService.open(self.db, n_threads=self.n_threads)
         if self._start_params is not None:
             self.service.params = self._start_params
@@ -139,7 +144,10 @@ class TuiApp(App[None]):
             self.model_status = NO_MODEL
 
     def on_unmount(self) -> None:
-        if hasattr(self, "service"):  # the reply, if any, was stopped as its widget unmounted
+        if hasattr(self, "service"):
+            # Quitting mid-reply keeps what was written, marked stopped (as escape does): the
+            # reply is stored before the engine closes under it.
+            self.chat.stop_reply(wait=5.0)
             self.service.engine.close()
 
     # -- the model ------------------------------------------------------------------------
@@ -334,4 +342,7 @@ class TuiApp(App[None]):
 
 def run_app(model_spec: str | None = None, n_threads: int | None = None) -> None:
     """Run the TUI until the user quits (the CLI's entry point)."""
-    TuiApp(model_spec=model_spec, n_threads=n_threads).run()
+    app = TuiApp(model_spec=model_spec, n_threads=n_threads)
+    app.run()
+    if app.return_code:
+        sys.exit(app.return_code)

@@ -7,14 +7,16 @@ meant for the TUI or the CLI does not reach it: the parent cancels it with SIGTE
 the stderr log for when it dies without a word, cancel and kill.
 """
 
+import io
 import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tuiapp.paths import data_dir
 
@@ -46,6 +48,48 @@ def spawn(cmd: list[str], log: Path) -> "subprocess.Popen[str]":
             start_new_session=True,
             bufsize=1,
         )
+
+
+class _ParentProof(io.TextIOBase):
+    """A child's stdout that outlives its parent: once the pipe breaks (the CLI or the TUI
+    went away), writes go nowhere instead of raising in whatever library printed."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream: TextIO | None = stream
+
+    def write(self, text: str) -> int:
+        if self.stream is not None:
+            try:
+                self.stream.write(text)
+            except (BrokenPipeError, OSError, ValueError):
+                self.stream = None
+        return len(text)
+
+    def flush(self) -> None:
+        if self.stream is not None:
+            try:
+                self.stream.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                self.stream = None
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # TextIOBase declares it read-only
+        return "utf-8"
+
+    def fileno(self) -> int:
+        if self.stream is None:
+            raise OSError("the parent's pipe is gone")
+        return self.stream.fileno()
+
+
+def outlive_parent() -> None:
+    """Called first in a child process: its stdout (the pipe to the parent) survives a parent
+    that dies; the run carries on and its events still go to its run directory's files.
+    stderr is a log file already."""
+    sys.stdout = _ParentProof(sys.stdout)
 
 
 def parse_event(line: str) -> dict[str, Any] | None:

@@ -15,6 +15,10 @@ class TuiappError(Exception):
     exit_code = 1
 
 
+class StoreError(TuiappError):
+    """The data dir or its database cannot be read or written (read-only, full, locked)."""
+
+
 class BadInput(TuiappError):
     """The user gave something we cannot use (a path, a name, an option value)."""
 

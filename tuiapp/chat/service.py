@@ -7,6 +7,7 @@ included, runs with its conversation's adapter mix and records it. ``ChatService
 one way to build a service; the model loads in the engine's thread.
 """
 
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ class Reply:
         self.params = params
         self.raw = raw
         self.message: Message | None = None
+        self.finished = threading.Event()  # set once the reply is stored (or nothing was)
 
     def __iter__(self) -> Iterator[str]:
         started = self.raw  # a chat reply starts after the label's space: drop leading blanks
@@ -82,7 +84,10 @@ class Reply:
                     started = True
                 yield piece
         finally:
-            self._commit()
+            try:
+                self._commit()
+            finally:
+                self.finished.set()
 
     def cancel(self) -> None:
         self.stream.cancel()

@@ -1,5 +1,6 @@
 """``tuiapp chat``: one message to the model, streamed to stdout and stored in history."""
 
+import signal
 import sys
 from typing import Any
 
@@ -156,6 +157,14 @@ def _stream_reply(
     as_json: bool,
     extra: dict[str, Any] | None = None,
 ) -> None:
+    terminated = False
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        nonlocal terminated
+        terminated = True
+        raise KeyboardInterrupt  # SIGTERM stops the reply as Ctrl-C does: what came is kept
+
+    previous = signal.signal(signal.SIGTERM, on_term)
     try:
         for piece in reply:
             if not as_json:
@@ -165,6 +174,8 @@ def _stream_reply(
         reply.cancel()
         for _ in reply:  # drain: the partial reply is stored, marked stopped
             pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     done = reply.completion
     if as_json:
         msg = reply.message
@@ -183,6 +194,8 @@ def _stream_reply(
         if done and done.stopped:
             click.echo("[stopped]", err=True)
     service.engine.close()
+    if terminated:
+        sys.exit(143)
 
 
 def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tuiapp.children import outlive_parent
 from tuiapp.errors import TuiappError
 
 
@@ -53,6 +54,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    outlive_parent()
 
     def cancel(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt  # unwinds through the finally blocks that remove temp files

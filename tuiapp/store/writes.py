@@ -5,6 +5,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from tuiapp.errors import StoreError
+
 T = TypeVar("T")
 ATTEMPTS = 5  # tries, each waiting up to busy_timeout for the lock, with a growing pause
 
@@ -30,3 +32,30 @@ def begin_immediate(conn: sqlite3.Connection) -> None:
     write lock later can fail at once with "database is locked" (SQLite skips the busy handler
     when waiting could deadlock); BEGIN IMMEDIATE waits."""
     retry_locked(lambda: conn.execute("BEGIN IMMEDIATE"))
+
+
+STORE_PROBLEMS = ("readonly", "read-only", "full", "locked", "busy", "unable to open", "disk I/O")
+
+
+def store_problem(exc: BaseException) -> bool:
+    """Whether ``exc`` is about the file or its folder (not a mistake in the SQL)."""
+    return isinstance(exc, OSError) or any(p in str(exc) for p in STORE_PROBLEMS)
+
+
+def store_error(exc: BaseException, path: str) -> StoreError:
+    """One sentence for a database or data dir that cannot be used, naming the path."""
+    text = str(exc)
+    if "readonly" in text or "read-only" in text or isinstance(exc, PermissionError):
+        why = "it is read-only (check its permissions, or whether it is immutable)"
+    elif "full" in text or getattr(exc, "errno", None) == 28:
+        why = "the disk is full"
+    elif busy(exc) if isinstance(exc, sqlite3.OperationalError) else False:
+        why = "another tuiapp process held it too long; try again"
+    elif "unable to open" in text:
+        why = "its folder cannot be opened or written"
+    else:
+        why = text
+    return StoreError(
+        f"Cannot write the tuiapp database {path}: {why}. Nothing was changed; set "
+        "TUIAPP_HOME to a writable folder to use another data dir."
+    )

@@ -20,6 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from tuiapp.children import outlive_parent
 from tuiapp.errors import TuiappError
 from tuiapp.training.cancel import CancelFlag, Cancelled
 from tuiapp.training.config import RunConfig
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, type=Path, help="the run's run.json")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     args = parser.parse_args(argv)
+    outlive_parent()
     config = RunConfig.load(args.config)
     config.resume = config.resume or args.resume
     main_rank = int(os.environ.get("RANK", "0")) == 0

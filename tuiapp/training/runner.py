@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 from peft import get_peft_model
-from transformers.trainer_utils import get_last_checkpoint
 
 from tuiapp.errors import TuiappError
 from tuiapp.plugins.manager import load_methods
@@ -25,6 +24,7 @@ from tuiapp.training.batches import Collator, encode_all
 from tuiapp.training.cache import ensure_cached, load_base
 from tuiapp.training.callback import EventCallback
 from tuiapp.training.cancel import CancelFlag
+from tuiapp.training.checkpoints import last_complete
 from tuiapp.training.config import RunConfig, training_schema
 from tuiapp.training.data import read_rows
 from tuiapp.training.events import Emitter
@@ -118,9 +118,7 @@ def train(config: RunConfig, emit: Emitter, cancel: CancelFlag) -> str:
     )
 
     # -- 7. train, or resume from the last checkpoint ------------------------------------------
-    resume_from = (
-        get_last_checkpoint(str(checkpoints)) if config.resume and checkpoints.is_dir() else None
-    )
+    resume_from = _last_complete(checkpoints) if config.resume else None
     callback.started = {
         "method": method.name,
         "device": "cuda" if cuda else "cpu",
@@ -134,7 +132,7 @@ def train(config: RunConfig, emit: Emitter, cancel: CancelFlag) -> str:
     cancel.in_loop = False
     state = trainer.state
     if cancel.requested and state.global_step < state.max_steps:
-        last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+        last = _last_complete(checkpoints)
         if store:
             store.end_run(
                 config.run_id,
@@ -216,3 +214,9 @@ def train(config: RunConfig, emit: Emitter, cancel: CancelFlag) -> str:
     shutil.rmtree(checkpoints, ignore_errors=True)  # the adapter is what remains of a done run
     emit("finished", adapter=adapter.name, path=adapter.path, metrics=metrics)
     return "done"
+
+
+def _last_complete(checkpoints: Path) -> str | None:
+    """The last checkpoint written completely (a kill while saving leaves a broken one)."""
+    found = last_complete(checkpoints)
+    return str(found) if found is not None else None
