@@ -101,3 +101,10 @@ def test_syntax_errors_name_the_line(body, line):
 
 def variables_of_or_render(body):
     return render(body, {"a": 1}, label="T")
+
+
+@pytest.mark.parametrize("payload", ["{{ ''|attr('__class__') }}", "{{ x|attr('_secret') }}"])
+def test_attr_of_a_private_name_is_refused_when_the_template_is_stored(payload):
+    with pytest.raises(BadInput, match="refused: access to '_"):
+        variables_of(payload)  # what `prompts add` checks, before any render
+    assert variables_of("{{ x|attr('upper') }}") == {"x"}

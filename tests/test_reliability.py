@@ -14,6 +14,7 @@ from tests.helpers.cli import assert_one_line_error, tuiapp
 from tuiapp.store import open_db
 
 WRITERS, WRITES = 4, 10
+MODEL = "gemma-3-270m-q4_k_m.gguf"  # the embedded model, as home_with_model places it
 
 
 def _writer(script: str, tag: str) -> subprocess.Popen[str]:
@@ -217,3 +218,28 @@ def test_a_full_disk_is_one_clear_error_and_loses_nothing(tuiapp_home: Path) -> 
     db.execute("PRAGMA max_page_count = 1073741823")
     assert [m.content for m in history.messages(conv.id)] == ["short"]
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.slow
+def test_a_corrupt_adapter_file_is_refused_before_anything_is_stored(
+    home_with_model: Path,
+) -> None:
+    from tests.helpers.adapter_records import register_adapter
+
+    adapter = register_adapter(open_db(), home_with_model / "models" / MODEL, "broken")
+    assert adapter.gguf is not None
+    Path(adapter.gguf).write_text("junk\n")
+    result = tuiapp("chat", "-a", "broken", "--threads", "2", "hi")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "broken" in result.stderr and "not a readable GGUF" in result.stderr
+    db = open_db()
+    assert db.table("conversations").count == 0 and db.table("messages").count == 0
+
+
+def test_stored_control_bytes_cannot_drive_the_terminal(tuiapp_home: Path) -> None:
+    from tuiapp.chat.history import History
+
+    History(open_db()).new_conversation("evil \x1b[2J\x1b]0;pwned\x07 title")
+    listed = tuiapp("history", "list")
+    assert listed.returncode == 0 and "\x1b" not in listed.stdout and "\x07" not in listed.stdout
+    assert "evil \\x1b[2J\\x1b]0;pwned\\x07 title" in listed.stdout

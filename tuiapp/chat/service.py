@@ -8,7 +8,7 @@ one way to build a service; the model loads in the engine's thread.
 """
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,8 +198,17 @@ class ChatService:
         return checked
 
     def check_adapters(self, specs: list[tuple[str, float]]) -> list[dict[str, Any]]:
-        """Check each (name, scale) can run on the loaded model; the mix as stored."""
-        return [{"name": name, "scale": scale} for name, scale, _ in self._checked(specs)]
+        """Check each (name, scale) can run on the loaded model, loading its file into the
+        engine (a corrupt file fails here, before anything is stored); the mix as stored."""
+        checked = self._checked(specs)
+        engine = self.engine
+
+        def load(path: str) -> Callable[[Any], None]:
+            return lambda llm: engine.adapters.load(llm, path)
+
+        for _name, _scale, path in checked:
+            engine.call(load(path)).result()
+        return [{"name": name, "scale": scale} for name, scale, _ in checked]
 
     def set_adapters(self, conversation_id: int, specs: list[tuple[str, float]]) -> Conversation:
         """Use these adapters (name, scale) for every later reply in the conversation."""

@@ -24,12 +24,18 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (escape sequences, bells, newlines) shown as
+    ``\\x1b``, so stored text cannot drive the terminal a table is printed to."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, list) and len(value) == 2 and all(isinstance(x, float) for x in value):
         return f"{value[0]:.2f}–{value[1]:.2f}"  # an interval
-    return str(value)
+    return printable(str(value))
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:

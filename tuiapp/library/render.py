@@ -75,6 +75,10 @@ def _static_check(ast: nodes.Template, label: str) -> None:
     for name in ast.find_all(nodes.Name):
         if name.name in FORBIDDEN_NAMES or name.name.startswith("_"):
             raise _refused(label, f"the name '{name.name}' is not allowed")
+    for flt in ast.find_all(nodes.Filter):  # x|attr('__class__'): refused when stored, too
+        arg = flt.args[0] if flt.args else None
+        if flt.name == "attr" and isinstance(arg, nodes.Const) and str(arg.value)[:1] == "_":
+            raise _refused(label, f"access to '{arg.value}' is not allowed")
 
 
 @lru_cache(maxsize=256)
