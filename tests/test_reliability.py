@@ -66,6 +66,21 @@ def test_concurrent_cli_chats_store_every_turn(home_with_model: Path) -> None:
     assert len(roles) == 9 and {r[1] for r in roles} == {"user,assistant"}, roles
 
 
+@pytest.mark.slow
+def test_concurrent_replies_to_one_conversation_take_turns(home_with_model: Path) -> None:
+    first = tuiapp("chat", "--threads", "1", "--max-tokens", "2", "start")
+    assert first.returncode == 0, first.stderr
+    script = (
+        'for i in 1 2; do "$2" -m tuiapp chat -c 1 --threads 1 --max-tokens 2 "turn $1 $i" '
+        "|| echo FAILED $1 $i >&2; done"
+    )
+    chats = [_writer(script, tag) for tag in "ABC"]
+    errors = [c.communicate(timeout=600)[1] for c in chats]
+    assert not [e for e in errors if "FAILED" in e or "Traceback" in e], errors
+    roles = [r[0] for r in open_db().execute("select role from messages order by id")]
+    assert roles == ["user", "assistant"] * 7, roles  # never two user turns in a row
+
+
 def test_nan_and_infinite_options_are_refused_before_a_run(tuiapp_home: Path) -> None:
     for value in ("nan", "inf", "-inf"):
         result = tuiapp(

@@ -22,6 +22,7 @@ from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.chat.history import Conversation, History, Message
 from tuiapp.chat.models import GGUFInfo, ModelRegistry, read_gguf_info
 from tuiapp.chat.templates import FilledTemplate, template_prompt
+from tuiapp.chat.turns import TurnLock
 from tuiapp.errors import BadInput, EngineError
 from tuiapp.library.fewshot import Prompt
 from tuiapp.training.store import AdapterStore, usable_gguf
@@ -72,6 +73,7 @@ class Reply:
         self.raw = raw
         self.message: Message | None = None
         self.finished = threading.Event()  # set once the reply is stored (or nothing was)
+        self.turn: TurnLock | None = None  # the conversation's turn, held until stored
 
     def __iter__(self) -> Iterator[str]:
         started = self.raw  # a chat reply starts after the label's space: drop leading blanks
@@ -87,6 +89,8 @@ class Reply:
             try:
                 self._commit()
             finally:
+                if self.turn is not None:
+                    self.turn.release()
                 self.finished.set()
 
     def cancel(self) -> None:
@@ -160,11 +164,16 @@ class ChatService:
 
     def load(self, spec: str | None = None) -> ActiveModel:
         """Load a model and wait for it: the CLI's and one-click adapt's way."""
-        self.load_model(spec).result()
-        return self.require_model()
+        model = self.resolve_model(spec)
+        self._start_load(model).result()
+        # result() can return before the done-callback has run: set it here, not there only
+        self.active = model
+        return model
 
     def load_model(self, spec: str | None = None) -> Future[LoadedModel]:
-        model = self.resolve_model(spec)
+        return self._start_load(self.resolve_model(spec))
+
+    def _start_load(self, model: ActiveModel) -> Future[LoadedModel]:
         future = self.engine.load(model.path, model.info.sha256)
 
         def on_loaded(f: Future[LoadedModel]) -> None:
@@ -254,10 +263,17 @@ class ChatService:
         model = self.require_model()
         conv = self.history.get_conversation(conversation_id)
         self.check_message(text)  # refused before anything is stored
-        self.history.add_message(conversation_id, Message("user", text, model=model.name))
-        if conv.title == "New chat" and text.strip():
-            self.history.rename(conversation_id, _title_from(text))
-        return self._reply(conversation_id, params, raw, text)
+        turn = TurnLock(conversation_id).acquire()  # one reply at a time, across processes
+        try:
+            self.history.add_message(conversation_id, Message("user", text, model=model.name))
+            if conv.title == "New chat" and text.strip():
+                self.history.rename(conversation_id, _title_from(text))
+            reply = self._reply(conversation_id, params, raw, text)
+        except BaseException:
+            turn.release()
+            raise
+        reply.turn = turn  # released once the reply is stored
+        return reply
 
     def check_message(self, text: str) -> None:
         """EngineError when ``text`` alone cannot fit the context (so nothing is stored)."""
