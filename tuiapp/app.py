@@ -147,7 +147,7 @@ class TuiApp(App[None]):
         if hasattr(self, "service"):
             # Quitting mid-reply keeps what was written, marked stopped (as escape does): the
             # reply is stored before the engine closes under it.
-            self.chat.stop_reply(wait=5.0)
+            self.service.stop_replies(wait=5.0)
             self.service.engine.close()
 
     # -- the model ------------------------------------------------------------------------

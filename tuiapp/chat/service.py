@@ -91,6 +91,7 @@ class Reply:
             finally:
                 if self.turn is not None:
                     self.turn.release()
+                self.service.live.discard(self)
                 self.finished.set()
 
     def cancel(self) -> None:
@@ -135,6 +136,7 @@ class ChatService:
         self.registry = registry
         self.engine = engine
         self.active: ActiveModel | None = None
+        self.live: set[Reply] = set()  # replies being written, until each is stored
         self.params = SamplingParams()  # the settings a new reply uses (the TUI's ctrl+t)
         self.loading = False  # a model load is in progress (set by whoever started it)
 
@@ -319,7 +321,16 @@ class ChatService:
         mix = self.adapter_mix(conversation_id)
         adapters = self.history.get_conversation(conversation_id).adapters
         stream = self.engine.complete(prompt, params, stop=stop, adapters=mix)
-        return Reply(self, conversation_id, stream, params, raw, adapters)
+        reply = Reply(self, conversation_id, stream, params, raw, adapters)
+        self.live.add(reply)
+        return reply
+
+    def stop_replies(self, wait: float = 0.0) -> None:
+        """Stop every reply still being written (each keeps its text, marked stopped) and wait
+        up to ``wait`` seconds for each to be stored: quitting mid-reply loses nothing."""
+        for reply in list(self.live):
+            reply.cancel()
+            reply.finished.wait(wait)
 
     # -- templates -------------------------------------------------------------------------
     def new_template_conversation(self, filled: FilledTemplate) -> int:

@@ -298,10 +298,9 @@ class ChatScreen(Screen[None]):
         if self.stop_reply():
             self.status.set_reply("stopping…")
 
-    def stop_reply(self, wait: float = 0.0) -> bool:
-        """Stop the reply being written, if any (the text so far is kept); whether one was.
-        ``wait``: seconds to wait until it is stored."""
-        return self.messages.stop(wait)
+    def stop_reply(self) -> bool:
+        """Stop the reply being written, if any (the text so far is kept); whether one was."""
+        return self.messages.stop()
 
     def _focused_view(self) -> MessageView | None:
         """The focused message, else the last reply."""

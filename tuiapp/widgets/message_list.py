@@ -130,17 +130,13 @@ class MessageList(VerticalScroll):
         self._reply = None
         self._run(start, self._pending)
 
-    def stop(self, wait: float = 0.0) -> bool:
-        """Ask the reply being streamed to stop; it is kept, marked stopped. With ``wait``,
-        block up to that many seconds until it is stored (the app quitting)."""
+    def stop(self) -> bool:
+        """Ask the reply being streamed to stop; it is kept, marked stopped."""
         if self._pending is None:
             return False
         self._stop_requested = True
-        reply = self._reply
-        if reply is not None:
-            reply.cancel()
-            if wait:
-                reply.finished.wait(wait)
+        if self._reply is not None:
+            self._reply.cancel()
         return True
 
     @work(thread=True, exclusive=True, group="reply")
