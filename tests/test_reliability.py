@@ -258,3 +258,16 @@ def test_stored_control_bytes_cannot_drive_the_terminal(tuiapp_home: Path) -> No
     listed = tuiapp("history", "list")
     assert listed.returncode == 0 and "\x1b" not in listed.stdout and "\x07" not in listed.stdout
     assert "evil \\x1b[2J\\x1b]0;pwned\\x07 title" in listed.stdout
+
+
+def test_a_dead_child_is_explained_by_its_error_not_a_warning_echo() -> None:
+    from tuiapp.children import telling_line
+
+    log = (
+        'Traceback (most recent call last):\n  File "x.py", line 1\n'
+        "RuntimeError: CUDA out of memory\n"
+        "/site/transformers.py:9: FutureWarning: deprecated\n  warnings.warn(\n"
+    )
+    assert telling_line(log) == "RuntimeError: CUDA out of memory"
+    assert telling_line("/a.py:1: UserWarning: w\n  warnings.warn(\nKilled\n") == "Killed"
+    assert telling_line("") is None

@@ -92,6 +92,20 @@ def outlive_parent() -> None:
     sys.stdout = _ParentProof(sys.stdout)
 
 
+def telling_line(log: str) -> str | None:
+    """The line of a child's log that says why it died: the last exception line
+    (``ValueError: ...``), else the last line that is not a warning's source echo."""
+    lines = [line.strip() for line in log.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        head = line.split(":", 1)[0]
+        if head.endswith(("Error", "Exception", "Interrupt")) and " " not in head:
+            return line
+    for line in reversed(lines):
+        if not line.startswith(("warnings.warn(", "File ")) and "Warning:" not in line:
+            return line
+    return lines[-1] if lines else None
+
+
 def parse_event(line: str) -> dict[str, Any] | None:
     """The event on ``line``, or None for anything else a library printed to stdout."""
     line = line.strip()
@@ -128,9 +142,9 @@ class ChildJob:
         """Why the child ended without a last event: its exit status and its log's last line."""
         code = self.process.wait()
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        lines = text.strip().splitlines()
         why = f"the {self.what} ended unexpectedly (exit status {code})"
-        return f"{why}: {lines[-1]}" if lines else why
+        line = telling_line(text)
+        return f"{why}: {line}" if line else why
 
     def cancel(self) -> None:
         """Ask the child to stop (SIGTERM: it ends its current step and says so)."""
