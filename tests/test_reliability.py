@@ -123,6 +123,12 @@ def test_sigterm_mid_reply_keeps_the_partial_reply(home_with_model: Path) -> Non
             "400",
             "--temperature",
             "1.0",
+            "--top-k",
+            "0",
+            "--top-p",
+            "1.0",
+            "--min-p",
+            "0.0",  # with seed 0 it then rambles to the token limit
             "--seed",
             "0",
             "Tell me a long story.",
@@ -271,3 +277,43 @@ def test_a_dead_child_is_explained_by_its_error_not_a_warning_echo() -> None:
     assert telling_line(log) == "RuntimeError: CUDA out of memory"
     assert telling_line("/a.py:1: UserWarning: w\n  warnings.warn(\nKilled\n") == "Killed"
     assert telling_line("") is None
+
+
+@pytest.mark.slow
+def test_kill_9_mid_reply_keeps_what_was_written(home_with_model: Path) -> None:
+    chat = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tuiapp",
+            "chat",
+            "--threads",
+            "2",
+            "--max-tokens",
+            "400",
+            "--temperature",
+            "1.0",
+            "--top-k",
+            "0",
+            "--top-p",
+            "1.0",
+            "--min-p",
+            "0.0",  # with seed 0 it then rambles to the token limit
+            "--seed",
+            "0",
+            "Tell me a long story.",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
+    assert chat.stdout is not None
+    chat.stdout.read(8)  # the reply is streaming
+    time.sleep(2.5)  # past the first save of the partial reply
+    chat.kill()
+    chat.wait(timeout=30)
+    rows = open_db().execute("select role, stopped, content from messages order by id").fetchall()
+    assert [r[0] for r in rows] == ["user", "assistant"], rows
+    assert rows[1][1] == 1 and len(rows[1][2]) >= 8
+    later = tuiapp("chat", "-c", "1", "--threads", "2", "--max-tokens", "2", "again")
+    assert later.returncode == 0, later.stderr  # the dead process's turn lock is gone

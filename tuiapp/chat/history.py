@@ -134,6 +134,16 @@ class History:
             self.db.table("conversations").update(conversation_id, {"updated": row["created"]})
         return self.get_message(pk)
 
+    def update_message(self, message_id: int, **fields: Any) -> Message:
+        """Change fields of a stored message (a streaming reply growing, then ending)."""
+        if "params" in fields:
+            fields["params"] = json.dumps(fields["params"], sort_keys=True)
+        if "stopped" in fields:
+            fields["stopped"] = int(fields["stopped"])
+        with transaction(self.db):
+            self.db.table("messages").update(message_id, fields)
+        return self.get_message(message_id)
+
     def get_message(self, message_id: int) -> Message:
         with self.lock:
             rows = list(self.db.table("messages").rows_where("id = ?", [message_id]))
