@@ -110,23 +110,16 @@ class CurveJob:
 
     def check(self) -> "Template":
         """Everything that can be checked before the model loads: the template."""
-        from tuiapp.library.examples import ExampleStore
         from tuiapp.library.selectors import get_selector
-        from tuiapp.library.shapes import attach_default_template
         from tuiapp.library.splits import MIN_COMPARE
-        from tuiapp.library.templates import TemplateStore
-        from tuiapp.plugins.manager import load_methods
 
         req = self.request
-        store = ExampleStore(self.db)
-        counts = store.counts(req.set_name)  # NotFound for a missing set
-        split = f"`tuiapp examples split {req.set_name} --heldout 0.3`"
-        if not counts.get("train"):
-            raise BadInput(f"Example set '{req.set_name}' has no train rows: {split} draws some.")
-        if counts.get("heldout", 0) < MIN_COMPARE:
+        heldout = steps.split_counts(self.db, req.set_name).get("heldout", 0)
+        if heldout < MIN_COMPARE:
             raise BadInput(
-                f"Example set '{req.set_name}' has {counts.get('heldout', 0)} held-out rows and "
-                f"a learning curve needs at least {MIN_COMPARE}: {split} holds out more."
+                f"Example set '{req.set_name}' has {heldout} held-out rows and a learning "
+                f"curve needs at least {MIN_COMPARE}: `tuiapp examples split {req.set_name} "
+                "--heldout 0.3` holds out more."
             )
         if req.limit is not None and req.limit < 1:
             raise BadInput("--limit must be at least 1.")
@@ -136,18 +129,15 @@ class CurveJob:
         if req.ns is None or req.ns:
             from tuiapp.training.config import split_options
 
-            method = load_methods().get(req.method)
+            method = steps.adapter_method(
+                req.method,
+                "the curve cannot score them: use --method lora (or --no-adapters for the "
+                "few-shot half only)",
+            )
             own, training = split_options(method, req.options)  # bad --opt: before any work
             self.typed_options = own | training
-            if not method.capabilities.gguf_adapter_export:
-                raise BadInput(
-                    f"'{req.method}' adapters cannot run in llama.cpp as an adapter, so the "
-                    "curve cannot score them; use --method lora (or --no-adapters for the "
-                    "few-shot half only)."
-                )
         get_selector(req.selector)
-        attach_default_template(self.db, req.set_name)
-        return TemplateStore(self.db).get(store.get_set(req.set_name).template or "")
+        return steps.set_template(self.db, req.set_name)
 
     # -- the whole curve -------------------------------------------------------------------
     def run(self, on_event: Callable[[CurveEvent], None] | None = None) -> Curve:

@@ -78,22 +78,11 @@ class AdaptJob:
 
     def check(self) -> "tuple[Template, Method]":
         """Everything that can be checked before work starts: (template, method)."""
-        from tuiapp.library.examples import ExampleStore
         from tuiapp.library.selectors import get_selector
-        from tuiapp.library.shapes import attach_default_template
         from tuiapp.library.splits import MIN_COMPARE
-        from tuiapp.library.templates import TemplateStore
-        from tuiapp.plugins.manager import load_methods
 
         req = self.request
-        store = ExampleStore(self.db)
-        counts = store.counts(req.set_name)  # NotFound for a missing set, before any change
-        if not counts.get("train"):
-            raise BadInput(
-                f"Example set '{req.set_name}' has no train rows: "
-                f"`tuiapp examples split {req.set_name}` draws a split."
-            )
-        heldout = counts.get("heldout", 0)
+        heldout = steps.split_counts(self.db, req.set_name).get("heldout", 0)
         self.skip_compare = (
             None
             if heldout >= MIN_COMPARE
@@ -108,15 +97,12 @@ class AdaptJob:
             from tuiapp.chat.history import History
 
             History(self.db).get_conversation(req.conversation_id)  # NotFound before work
-        attach_default_template(self.db, req.set_name)  # a set without one gets a plain one
-        template = TemplateStore(self.db).get(store.get_set(req.set_name).template or "")
-        method = load_methods().get(req.method)
-        if not method.capabilities.gguf_adapter_export:
-            raise BadInput(
-                f"'{req.method}' adapters cannot run in llama.cpp as an adapter, so "
-                "one-click adapt cannot attach them; use lora (or qlora on a GPU), or "
-                f"`tuiapp train --method {req.method}` then `tuiapp adapters merge`."
-            )
+        template = steps.set_template(self.db, req.set_name)
+        method = steps.adapter_method(
+            req.method,
+            "one-click adapt cannot attach them: use lora (or qlora on a GPU), or "
+            f"`tuiapp train --method {req.method}` then `tuiapp adapters merge`",
+        )
         if req.shots is not None and req.shots < 1:
             raise BadInput(
                 "--shots (the k-shot baseline) must be at least 1; leave it out to use the "

@@ -1,6 +1,6 @@
-"""The two child-process stages every trained point goes through, shared by the one-click
-adapt (``job``) and the learning curve (``curve``): train an adapter, then convert it to a GGUF
-adapter with its parity check.
+"""What the one-click adapt (``job``) and the learning curve (``curve``) share: the checks of
+the example set and the method before any work, and the two child-process stages every trained
+adapter goes through (train it, then convert it to a GGUF adapter with its parity check).
 
 Each step reports through ``emit(fraction of the step or None, message, raw event)`` and holds
 its child job in a ``Current``, so ``Current.cancel()`` from any thread reaches the stage in
@@ -11,13 +11,52 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
 from tuiapp.adapt.records import AdaptCancelled, AdaptFailed
+from tuiapp.errors import BadInput
+
+if TYPE_CHECKING:
+    from tuiapp.library.records import Template
+    from tuiapp.plugins.hookspecs import Method
 
 Emit = Callable[[float | None, str, dict[str, Any]], None]
+
+
+def split_counts(db: sqlite_utils.Database, set_name: str) -> dict[str, int]:
+    """Rows per split of a set that has train rows (NotFound, BadInput otherwise)."""
+    from tuiapp.library.examples import ExampleStore
+
+    counts = ExampleStore(db).counts(set_name)  # NotFound for a missing set, before any change
+    if not counts.get("train"):
+        raise BadInput(
+            f"Example set '{set_name}' has no train rows: "
+            f"`tuiapp examples split {set_name} --heldout 0.3` draws some."
+        )
+    return counts
+
+
+def set_template(db: sqlite_utils.Database, set_name: str) -> "Template":
+    """The set's template; a set without one gets a generated plain one first."""
+    from tuiapp.library.examples import ExampleStore
+    from tuiapp.library.shapes import attach_default_template
+    from tuiapp.library.templates import TemplateStore
+
+    attach_default_template(db, set_name)
+    return TemplateStore(db).get(ExampleStore(db).get_set(set_name).template or "")
+
+
+def adapter_method(name: str, instead: str) -> "Method":
+    """Method ``name``, refused unless its adapters run in llama.cpp as a GGUF adapter;
+    ``instead`` says what works for the caller."""
+    from tuiapp.plugins.manager import load_methods
+
+    method = load_methods().get(name)
+    if not method.capabilities.gguf_adapter_export:
+        raise BadInput(f"'{name}' adapters cannot run in llama.cpp as an adapter; {instead}.")
+    return method
 
 
 class Current:
