@@ -44,3 +44,14 @@ def one_of(value: str, allowed: tuple[T, ...], what: str) -> T:
         if value == option:
             return option
     raise BadInput(f"Unknown {what} {value!r}: use {' or '.join(allowed)}.")
+
+
+def whole_numbers(text: str, what: str, example: str = "0,1,2,4") -> list[int]:
+    """``3,7`` or ``3 7`` -> [3, 7] (blank -> []), or BadInput naming ``what``: how typed lists
+    of ids and sizes become numbers, in the CLI and the TUI alike."""
+    parts = [p for p in text.replace(" ", ",").split(",") if p]
+    if not all(p.isdigit() for p in parts):
+        raise BadInput(
+            f"{what} takes whole numbers separated by commas, like {example} (got {text!r})."
+        )
+    return [int(p) for p in parts]

@@ -3,7 +3,7 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from tuiapp.errors import BadInput
+from tuiapp.errors import whole_numbers
 
 PointKind = Literal["few", "adapter"]
 PointStatus = Literal["pending", "done", "reused", "skipped", "failed", "cancelled"]
@@ -11,14 +11,7 @@ PointStatus = Literal["pending", "done", "reused", "skipped", "failed", "cancell
 
 def parse_sizes(text: str, what: str) -> list[int] | None:
     """``0,1,2`` (or ``0 1 2``) -> [0, 1, 2]; blank -> None (the defaults)."""
-    parts = [p for p in text.replace(" ", ",").split(",") if p]
-    if not parts:
-        return None
-    if not all(p.isdigit() for p in parts):
-        raise BadInput(
-            f"{what} takes whole numbers separated by commas, like 0,1,2,4 (got {text!r})."
-        )
-    return [int(p) for p in parts]
+    return whole_numbers(text, what) or None
 
 
 @dataclass

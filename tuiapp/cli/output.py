@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tuiapp.errors import BadInput
+from tuiapp.errors import BadInput, whole_numbers
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 opt_option = click.option(
@@ -65,8 +65,8 @@ def emit_export(text: str, output: Path | None, as_json: bool, record: dict[str,
 def parse_ids(text: str, option: str = "--conversations") -> list[int]:
     """``3,7`` or ``3 7`` -> [3, 7]; BadInput naming ``option`` otherwise."""
     try:
-        return [int(part) for part in text.replace(" ", ",").split(",") if part]
-    except ValueError:
+        return whole_numbers(text, option)
+    except BadInput:
         raise BadInput(f"{option} expects ids like 3,7 (got {shlex.quote(text)})") from None
 
 

@@ -39,8 +39,7 @@ def _ci(interval: tuple[float, float] | None) -> list[float] | None:
 
 def _rate_ci(rows: list[dict[str, Any]] | None, key: str, mean: float | None, n: int) -> Any:
     if rows is not None:
-        values = [bool(r[key]) for r in rows if r.get(key) is not None]
-        return _ci(wilson(sum(values), len(values)))
+        return _ci(score(rows, key)[1])
     return None if mean is None else _ci(wilson(round(mean * n), n))
 
 
@@ -104,9 +103,9 @@ def headline_metric(runs_rows: list[list[dict[str, Any]]]) -> str:
 
 
 def score(rows: list[dict[str, Any]], metric: str) -> tuple[float, tuple[float, float] | None]:
-    """A run's mean on ``metric`` and its 95% interval (Wilson for 0/1, bootstrap for chrF);
-    (0.0, None) for no rows."""
-    values = [float(row[metric] or 0) for row in rows]
+    """A run's mean on ``metric`` over the rows that have it, and its 95% interval (Wilson for
+    0/1, bootstrap for chrF); (0.0, None) for no such row."""
+    values = [float(row[metric]) for row in rows if row.get(metric) is not None]
     if not values:
         return 0.0, None
     if metric == "chrf":
