@@ -17,6 +17,32 @@ WRITERS, WRITES = 4, 10
 MODEL = "gemma-3-270m-q4_k_m.gguf"  # the embedded model, as home_with_model places it
 
 
+LONG_REPLY = ["--max-tokens", "400", "--temperature", "1.0", "--top-k", "0", "--top-p", "1.0"]
+LONG_REPLY += ["--min-p", "0.0", "--seed", "0"]  # with these the model rambles to the limit
+
+
+def _streaming_chat() -> subprocess.Popen[bytes]:
+    """``tuiapp chat`` with a long reply, returned once the reply is streaming."""
+    chat = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tuiapp",
+            "chat",
+            "--threads",
+            "2",
+            *LONG_REPLY,
+            "Tell me a long story.",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
+    assert chat.stdout is not None
+    chat.stdout.read(8)
+    return chat
+
+
 def _writer(script: str, tag: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         ["bash", "-c", script, "writer", tag, sys.executable],
@@ -111,34 +137,7 @@ def test_bad_chat_input_is_refused_and_stores_nothing(home_with_model: Path) -> 
 
 @pytest.mark.slow
 def test_sigterm_mid_reply_keeps_the_partial_reply(home_with_model: Path) -> None:
-    chat = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tuiapp",
-            "chat",
-            "--threads",
-            "2",
-            "--max-tokens",
-            "400",
-            "--temperature",
-            "1.0",
-            "--top-k",
-            "0",
-            "--top-p",
-            "1.0",
-            "--min-p",
-            "0.0",  # with seed 0 it then rambles to the token limit
-            "--seed",
-            "0",
-            "Tell me a long story.",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=os.environ.copy(),
-    )
-    assert chat.stdout is not None
-    chat.stdout.read(8)  # the reply is streaming
+    chat = _streaming_chat()
     chat.terminate()
     _, err = chat.communicate(timeout=60)
     assert chat.returncode == 143 and b"Traceback" not in err, err
@@ -281,34 +280,7 @@ def test_a_dead_child_is_explained_by_its_error_not_a_warning_echo() -> None:
 
 @pytest.mark.slow
 def test_kill_9_mid_reply_keeps_what_was_written(home_with_model: Path) -> None:
-    chat = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tuiapp",
-            "chat",
-            "--threads",
-            "2",
-            "--max-tokens",
-            "400",
-            "--temperature",
-            "1.0",
-            "--top-k",
-            "0",
-            "--top-p",
-            "1.0",
-            "--min-p",
-            "0.0",  # with seed 0 it then rambles to the token limit
-            "--seed",
-            "0",
-            "Tell me a long story.",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=os.environ.copy(),
-    )
-    assert chat.stdout is not None
-    chat.stdout.read(8)  # the reply is streaming
+    chat = _streaming_chat()
     time.sleep(2.5)  # past the first save of the partial reply
     chat.kill()
     chat.wait(timeout=30)

@@ -7,11 +7,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 
 from tests.helpers.tui import SIZE, model_app, record_notes, reply_done, send, until, wait_ready
 from tuiapp.app import NO_MODEL, TuiApp
 from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.chat.models import ModelRegistry, Progress
+from tuiapp.screens.chat import ChatScreen
 from tuiapp.screens.models import ModelPickerScreen
 from tuiapp.widgets.chat_input import ChatInput
 from tuiapp.widgets.sidebar import ConversationItem
@@ -83,23 +85,31 @@ async def test_reply_streams_with_live_speed_and_is_stored(
     assert not [n for n in notes if n[0] == "error"]
 
 
-async def test_stop_keeps_the_partial_reply_marked_stopped(home_with_model: Path) -> None:
+def rambling_app() -> TuiApp:
     # With this seed the base model rambles to the token limit instead of ending its turn.
-    app = model_app(
+    return model_app(
         params=SamplingParams(
             temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, max_tokens=400, seed=0
         )
     )
+
+
+async def start_long_reply(pilot: Pilot, chat: ChatScreen) -> None:
+    await pilot.press(*"Tell me a long story.", "enter")
+    await until(
+        pilot,
+        lambda: (v := chat.messages.last_reply()) is not None and v.content,
+        10,
+        "the first streamed text",
+    )
+
+
+async def test_stop_keeps_the_partial_reply_marked_stopped(home_with_model: Path) -> None:
+    app = rambling_app()
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
         chat = app.chat
-        await pilot.press(*"Tell me a long story.", "enter")
-        await until(
-            pilot,
-            lambda: (v := chat.messages.last_reply()) is not None and v.content,
-            10,
-            "the first streamed text",
-        )
+        await start_long_reply(pilot, chat)
         await pilot.press("escape")
         stopped = lambda: chat.status.reply_text.endswith("stopped")  # noqa: E731
         await until(pilot, lambda: not chat.messages.streaming and stopped(), 10, "the stop")
@@ -155,21 +165,11 @@ async def test_quitting_mid_reply_keeps_the_partial_reply(home_with_model: Path)
     from tuiapp.chat.history import History
     from tuiapp.store import open_db
 
-    app = model_app(
-        params=SamplingParams(
-            temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, max_tokens=400, seed=0
-        )
-    )
+    app = rambling_app()
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
         chat = app.chat
-        await pilot.press(*"Tell me a long story.", "enter")
-        await until(
-            pilot,
-            lambda: (v := chat.messages.last_reply()) is not None and v.content,
-            10,
-            "the first streamed text",
-        )
+        await start_long_reply(pilot, chat)
         conversation = chat.conversation_id
         await pilot.press("ctrl+q")
     assert conversation is not None

@@ -72,10 +72,16 @@ def terminal_chart(curve: Curve, width: int = 78, height: int = 18) -> str:
     return text
 
 
-def save(curve: Curve, path: Path) -> Path:
-    """Write the chart to ``path`` (.png or .svg, by its suffix)."""
+def check_path(path: Path) -> Path:
+    """``path`` when a chart can be written there by its suffix (checked before any work)."""
     if path.suffix.lower() not in FORMATS:
         raise BadInput(f"A chart is written as .png or .svg, not '{path.suffix or path.name}'.")
+    return path
+
+
+def save(curve: Curve, path: Path) -> Path:
+    """Write the chart to ``path`` (.png or .svg, by its suffix)."""
+    check_path(path)
     import matplotlib
 
     matplotlib.use("Agg")  # no display: files only

@@ -1,6 +1,5 @@
 """``tuiapp chat``: one message to the model, streamed to stdout and stored in history."""
 
-import signal
 import sys
 from typing import Any
 
@@ -9,6 +8,7 @@ from click.core import ParameterSource
 
 from tuiapp.chat.engine.sampling import SamplingParams
 from tuiapp.chat.service import ChatService, Reply, parse_adapter_spec
+from tuiapp.cli.jobs import sigterm_as_ctrl_c
 from tuiapp.cli.output import json_option, print_json, read_text_input
 from tuiapp.cli.root import cli
 from tuiapp.errors import BadInput
@@ -157,25 +157,16 @@ def _stream_reply(
     as_json: bool,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    terminated = False
-
-    def on_term(_signum: int, _frame: Any) -> None:
-        nonlocal terminated
-        terminated = True
-        raise KeyboardInterrupt  # SIGTERM stops the reply as Ctrl-C does: what came is kept
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        for piece in reply:
-            if not as_json:
-                click.echo(piece, nl=False)
-                sys.stdout.flush()
-    except KeyboardInterrupt:
-        reply.cancel()
-        for _ in reply:  # drain: the partial reply is stored, marked stopped
-            pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with sigterm_as_ctrl_c() as terminated:
+        try:
+            for piece in reply:
+                if not as_json:
+                    click.echo(piece, nl=False)
+                    sys.stdout.flush()
+        except KeyboardInterrupt:
+            reply.cancel()
+            for _ in reply:  # drain: the partial reply is stored, marked stopped
+                pass
     done = reply.completion
     if as_json:
         msg = reply.message
@@ -194,7 +185,7 @@ def _stream_reply(
         if done and done.stopped:
             click.echo("[stopped]", err=True)
     service.engine.close()
-    if terminated:
+    if terminated[0]:
         sys.exit(143)
 
 

@@ -79,8 +79,7 @@ def curve(
     if no_adapters and ns:
         raise BadInput("--no-adapters and --ns contradict each other: give one.")
     for path in save_paths:
-        if path.suffix.lower() not in chart.FORMATS:
-            raise BadInput(f"--save writes .png or .svg files, not {path.name}.")
+        chart.check_path(path)  # before the curve runs, not after
     request = CurveRequest(
         set_name,
         ks=parse_sizes(ks or "", "--ks"),

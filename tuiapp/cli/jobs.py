@@ -55,6 +55,23 @@ def ctrl_c(
         signal.signal(signal.SIGINT, previous)
 
 
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[list[bool]]:
+    """While inside, SIGTERM raises KeyboardInterrupt as Ctrl-C does (so what a reply wrote
+    is kept); the yielded list holds True once SIGTERM came (exit 143 after cleaning up)."""
+    came = [False]
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        came[0] = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield came
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def follow_training(job: "TrainingJob", as_json: bool) -> None:
     """Print a training run's events until it ends; Ctrl-C cancels (twice: stops at once)."""
     from tuiapp.training.events import describe

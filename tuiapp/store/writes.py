@@ -49,7 +49,7 @@ def store_error(exc: BaseException, path: str) -> StoreError:
         why = "it is read-only (check its permissions, or whether it is immutable)"
     elif "full" in text or getattr(exc, "errno", None) == 28:
         why = "the disk is full"
-    elif busy(exc) if isinstance(exc, sqlite3.OperationalError) else False:
+    elif "locked" in text or "busy" in text:
         why = "another tuiapp process held it too long; try again"
     elif "unable to open" in text:
         why = "its folder cannot be opened or written"
