@@ -94,7 +94,8 @@ def check_parity(
 ) -> ParityReport:
     """Compare PEFT (on the dequantized base) with llama.cpp running ``target_gguf``.
 
-    ``target_gguf`` is the adapter GGUF, or with ``merged=True`` the merged model. ``reference``
+    ``target_gguf`` is the adapter GGUF (a LoRA adapter or a soft prompt), or with
+    ``merged=True`` the merged model. ``reference``
     is the base as an already loaded transformers model (else it is loaded from the training
     cache or the GGUF); it is left as it was. With ``engine`` (whose loaded model must be
     ``base_gguf``) the adapter runs on the chat's own llama.cpp model, which keeps its adapters.
@@ -129,7 +130,7 @@ def check_parity(
         and stats["noise_kl_mean"] <= MAX_NOISE  # else the reference itself is not the base
     )
     result = ParityReport(
-        target="merged" if merged else "adapter",
+        target="merged" if merged else target_kind(target_gguf),
         path=str(target_gguf),
         prompts=len(tokens),
         positions=sum(len(t) for t in tokens),
@@ -142,6 +143,14 @@ def check_parity(
         result.warning = warning_text(result)
     report("Parity check done", 1.0)
     return result
+
+
+def target_kind(path: str | Path) -> str:
+    """How a report names a hot-swap file: ``adapter`` (GGUF LoRA) or ``soft prompt``."""
+    from tuiapp.chat.engine.soft_prompt import is_soft_prompt
+    from tuiapp.chat.models.gguf_info import open_gguf
+
+    return "soft prompt" if is_soft_prompt(open_gguf(path)) else "adapter"
 
 
 def warning_text(r: ParityReport) -> str:
@@ -206,7 +215,7 @@ def llama_logits(
             adapted = None
             if not merged:
                 slots.apply(llm, {target: 1.0})
-                adapted = [eval_logits(llm, t) for t in tokens]
+                adapted = [eval_logits(llm, t, slots.prefix) for t in tokens]
         finally:
             slots.apply(llm, previous)
             llm.reset()
@@ -229,15 +238,19 @@ def llama_logits(
     return tokens, base, adapted
 
 
-def eval_logits(llm: Any, tokens: list[int]) -> np.ndarray:
-    """Logits at every position of ``tokens`` evaluated from an empty context."""
+def eval_logits(llm: Any, tokens: list[int], prefix: Any = None) -> np.ndarray:
+    """Logits at every position of ``tokens`` evaluated from an empty context (behind the
+    virtual tokens of ``prefix``, a ``SoftPrompt``, when given)."""
     import llama_cpp
     import numpy as np
 
     llm.reset()
+    if prefix is not None:
+        prefix.prime(llm)
     if getattr(llm, "_logits_all", False):
+        start = llm.n_tokens
         llm.eval(tokens)
-        return np.array(llm.scores[: len(tokens)], dtype=np.float32)
+        return np.array(llm.scores[start : start + len(tokens)], dtype=np.float32)
     rows = []  # the chat's model keeps only the last logits: one token per decode
     n_vocab = llm.n_vocab()
     for token in tokens:
@@ -277,17 +290,21 @@ def peft_logits(
     from peft import PeftModel
 
     peft_model = PeftModel.from_pretrained(model, str(adapter_dir)).eval()
+    config = peft_model.active_peft_config
+    # prompt learning leaves the base alone and puts virtual tokens in front: drop their rows
+    virtual = int(config.num_virtual_tokens) if config.is_prompt_learning else 0
     try:
         with torch.inference_mode():
 
-            def run(ids: list[int]) -> np.ndarray:
+            def run(ids: list[int], skip: int) -> np.ndarray:
                 out = peft_model(input_ids=torch.tensor([ids]))
-                logits: np.ndarray = out.logits[0].float().numpy()
+                logits: np.ndarray = out.logits[0, skip:].float().numpy()
                 return logits
 
-            adapted = [run(t) for t in tokens]
+            adapted = [run(t, virtual) for t in tokens]
             with peft_model.disable_adapter():
-                base = [run(t) for t in tokens]
+                base = [run(t, 0) for t in tokens]
     finally:
-        peft_model.unload()  # take the adapter layers out again: the caller's model is unchanged
+        if not config.is_prompt_learning:
+            peft_model.unload()  # take the adapter layers out: the caller's model is unchanged
     return base, adapted

@@ -99,7 +99,9 @@ def choose_label(
     if not labels:
         raise EngineError("No labels to choose from.")
     conts = [continuation(prompt, label) for label in labels]
-    scores = engine.call(lambda llm: score_continuations(llm, prompt, conts), adapters).result()
+    scores = engine.call(
+        lambda llm: score_continuations(llm, prompt, conts, engine.adapters.prefix), adapters
+    ).result()
     choice = LabelChoice(labels[0], {}, {}, normalize)
     for label, (logprob, n) in zip(labels, scores, strict=True):
         choice.logprobs[label] = logprob
@@ -109,15 +111,21 @@ def choose_label(
     return choice
 
 
-def score_continuations(llm: Any, prompt: str, continuations: list[str]) -> list[tuple[float, int]]:
-    """(log-probability, token count) of each continuation of ``prompt``. Owner thread only."""
+def score_continuations(
+    llm: Any, prompt: str, continuations: list[str], prefix: Any = None
+) -> list[tuple[float, int]]:
+    """(log-probability, token count) of each continuation of ``prompt``. Owner thread only.
+
+    ``prefix``: the active ``SoftPrompt``, whose virtual tokens lead the prompt."""
     import numpy as np
 
     tokens = llm.tokenize(prompt.encode(), add_bos=True, special=True)
     if not tokens:
         raise EngineError("Cannot score an empty prompt.")
-    head, last = tokens[:-1], tokens[-1]
     conts = [_continuation_tokens(llm, prompt, tokens, text) for text in continuations]
+    if prefix is not None:
+        tokens = prefix.tokens(llm, tokens)
+    head, last = tokens[:-1], tokens[-1]
     longest = max((len(c) for c in conts), default=0)
     if len(tokens) + longest > llm.n_ctx():
         raise EngineError(

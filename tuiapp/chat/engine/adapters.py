@@ -1,15 +1,18 @@
-"""GGUF LoRA adapters on a loaded llama.cpp model: load each once, switch or mix per request.
+"""GGUF adapters on a loaded llama.cpp model: load each once, switch or mix per request.
 
-Runs on the engine's owner thread only. ``Llama(lora_path=...)`` would bind one adapter at
-construction (and disable mmap); the low-level calls load any number onto the loaded model and
-set the active mix on the context without reloading anything. After a switch the KV cache holds
-states computed with other weights, so the prefix cache is dropped (``Llama.reset()``).
+Two kinds of file take part in a mix: GGUF LoRA adapters, and soft prompts (``soft_prompt.py``;
+at most one per mix, at scale 1). Runs on the engine's owner thread only. ``Llama(lora_path=...)``
+would bind one adapter at construction (and disable mmap); the low-level calls load any number
+onto the loaded model and set the active mix on the context without reloading anything. After a
+switch the KV cache holds states computed with other weights, so the prefix cache is dropped
+(``Llama.reset()``).
 """
 
 import ctypes
 from pathlib import Path
 from typing import Any
 
+from tuiapp.chat.engine.soft_prompt import SoftPrompt, is_soft_prompt, read_soft_prompt
 from tuiapp.errors import EngineError
 
 AdapterMix = dict[str, float]  # adapter GGUF path -> scale
@@ -23,7 +26,9 @@ class AdapterSlots:
 
     def __init__(self) -> None:
         self.loaded: dict[str, Any] = {}  # path -> llama_adapter_lora pointer
+        self.prompts: dict[str, SoftPrompt] = {}  # path -> soft prompt read from it
         self.active: AdapterMix = {}
+        self.prefix: SoftPrompt | None = None  # the active mix's soft prompt
         self.base_path: str | None = None
         self.base_sha256: str | None = None
         self._base_tied: bool | None = None
@@ -31,12 +36,14 @@ class AdapterSlots:
     def clear(self, base_path: str | None = None, base_sha256: str | None = None) -> None:
         """Forget everything (the model is being replaced; llama.cpp frees its adapters)."""
         self.loaded.clear()
-        self.active = {}
+        self.prompts.clear()
+        self.active, self.prefix = {}, None
         self.base_path, self.base_sha256, self._base_tied = base_path, base_sha256, None
 
-    def check(self, path: str) -> None:
+    def check(self, path: str) -> bool:
         """Refuse, before llama.cpp sees it, an adapter made for another base, and an
-        embedding LoRA on a tied-embedding base (llama.cpp would abort the whole process)."""
+        embedding LoRA on a tied-embedding base (llama.cpp would abort the whole process).
+        True when the file is a soft prompt."""
         from tuiapp.chat.models.gguf_info import open_gguf
 
         try:
@@ -53,12 +60,15 @@ class AdapterSlots:
                 f"The adapter {Path(path).name} was trained for another base model "
                 f"(sha256 {made_for[:12]}…); the loaded model is {self.base_sha256[:12]}…."
             )
+        if is_soft_prompt(reader):
+            return True
         names = {t.name for t in reader.tensors}
         if "token_embd.weight.lora_a" in names and self._tied():
             raise EngineError(
                 f"The adapter {Path(path).name} changes the embeddings of a model whose output "
                 "layer shares them; llama.cpp cannot apply that. Use a merged export instead."
             )
+        return False
 
     def _tied(self) -> bool:
         if self._base_tied is None and self.base_path:
@@ -71,11 +81,19 @@ class AdapterSlots:
     def load(self, llm: Any, path: str) -> None:
         import llama_cpp
 
-        if path in self.loaded:
+        if path in self.loaded or path in self.prompts:
             return
         if not Path(path).is_file():
             raise EngineError(f"{path}: no such adapter file")
-        self.check(path)
+        if self.check(path):
+            prompt = read_soft_prompt(path)
+            if prompt.vectors.shape[1] != llm.n_embd():
+                raise EngineError(
+                    f"The soft prompt {Path(path).name} is {prompt.vectors.shape[1]} wide; this "
+                    f"model embeds tokens in {llm.n_embd()}: it was made for another model."
+                )
+            self.prompts[path] = prompt
+            return
         pointer = llama_cpp.llama_adapter_lora_init(llm.model, path.encode())
         if not pointer:
             from tuiapp.chat.engine.loader import last_errors
@@ -87,12 +105,12 @@ class AdapterSlots:
     def unload(self, llm: Any, path: str) -> None:
         import llama_cpp
 
-        pointer = self.loaded.pop(path, None)
-        if pointer is None:
-            return
         if path in self.active:
             self.apply(llm, {p: s for p, s in self.active.items() if p != path})
-        llama_cpp.llama_adapter_lora_free(pointer)
+        self.prompts.pop(path, None)
+        pointer = self.loaded.pop(path, None)
+        if pointer is not None:
+            llama_cpp.llama_adapter_lora_free(pointer)
 
     def apply(self, llm: Any, mix: AdapterMix) -> bool:
         """Set ``mix`` on the context (loading files as needed). True when anything changed."""
@@ -103,15 +121,29 @@ class AdapterSlots:
             return False
         for path in mix:
             self.load(llm, path)
-        n = len(mix)
+        prompts = [p for p in mix if p in self.prompts]
+        if len(prompts) > 1:
+            raise EngineError(
+                "Only one soft prompt can lead a prompt; pick one of "
+                + ", ".join(Path(p).name for p in prompts)
+                + "."
+            )
+        if prompts and mix[prompts[0]] != 1.0:
+            raise EngineError(
+                f"A soft prompt has no scale ({Path(prompts[0]).name} was given "
+                f"{mix[prompts[0]]:g}); use it at 1."
+            )
+        loras = {p: s for p, s in mix.items() if p in self.loaded}
+        n = len(loras)
         pointers = (llama_cpp.llama_adapter_lora_p_ctypes * max(n, 1))(
-            *[self.loaded[p] for p in mix]
+            *[self.loaded[p] for p in loras]
         )
-        scales = (ctypes.c_float * max(n, 1))(*mix.values())
+        scales = (ctypes.c_float * max(n, 1))(*loras.values())
         if llama_cpp.llama_set_adapters_lora(
             llm.ctx, pointers if n else None, n, scales if n else None
         ):
             raise EngineError("llama.cpp could not set the adapters on the context.")
         self.active = mix
+        self.prefix = self.prompts[prompts[0]] if prompts else None
         llm.reset()  # cached KV states were computed with the old weights
         return True

@@ -220,6 +220,13 @@ class Engine:
 
         return self.call(measure)
 
+    def prompt_tokens(self, llm: Any, text: str) -> list[int]:
+        """``text`` tokenized as a request evaluates it, behind the active soft prompt's
+        placeholders (decoded first if the cache lost them). Inside ``call`` only."""
+        ids = llm.tokenize(text.encode(), add_bos=True, special=True)
+        prefix = self.adapters.prefix
+        return prefix.tokens(llm, ids) if prefix else ids
+
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text).result())
 
@@ -271,12 +278,17 @@ class Engine:
     ) -> Completion:
         llm = self._require()
         start = time.perf_counter()
-        n_prompt = len(llm.tokenize(prompt.encode(), add_bos=True, special=True))
-        if n_prompt + 1 > self.n_ctx:
+        ids = llm.tokenize(prompt.encode(), add_bos=True, special=True)
+        n_prompt = len(ids)
+        prefix = self.adapters.prefix  # a soft prompt's virtual tokens lead every prompt
+        n_virtual = prefix.n_tokens if prefix else 0
+        if n_virtual + n_prompt + 1 > self.n_ctx:
+            virtual = f" after the soft prompt's {n_virtual}" if n_virtual else ""
             raise EngineError(
-                f"The prompt is {n_prompt} tokens; the context holds {self.n_ctx}. Shorten it."
+                f"The prompt is {n_prompt} tokens{virtual}; the context holds {self.n_ctx}. "
+                "Shorten it."
             )
-        max_tokens = min(params.max_tokens, self.n_ctx - n_prompt)
+        max_tokens = min(params.max_tokens, self.n_ctx - n_prompt - n_virtual)
         pieces: list[str] = []
         first_ms: float | None = None
         finish = "stop"
@@ -285,7 +297,7 @@ class Engine:
         self._set_abort(stream._cancel)
         try:
             chunks = llm.create_completion(
-                prompt,
+                prefix.tokens(llm, ids) if prefix else prompt,
                 max_tokens=max_tokens,
                 temperature=params.temperature,
                 top_p=params.top_p,
@@ -314,13 +326,13 @@ class Engine:
             if not stream.cancelled:
                 raise
             finish = "cancelled"
-            llm.n_tokens = min(llm.n_tokens, n_prompt)
+            llm.n_tokens = min(llm.n_tokens, n_virtual + n_prompt)
             del exc
         finally:
             self._set_abort(None)
         if stream.cancelled:
             finish = "cancelled"
-        n_done = max(0, llm.n_tokens - n_prompt) if pieces else 0
+        n_done = max(0, llm.n_tokens - n_virtual - n_prompt) if pieces else 0
         return Completion(
             text="".join(pieces),
             prompt_tokens=n_prompt,
