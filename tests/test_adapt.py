@@ -151,7 +151,7 @@ def test_cancel_during_training_registers_nothing(home_with_model: Path) -> None
 
 def test_adapt_refuses_what_cannot_be_attached(home_with_model: Path) -> None:
     assert_one_line_error(
-        tuiapp("adapt", "sentiment", "--method", "dora"), "cannot run in llama.cpp as an adapter"
+        tuiapp("adapt", "sentiment", "--method", "dora"), "cannot be hot-swapped in llama.cpp"
     )
     assert_one_line_error(tuiapp("adapt", "no-such-set"), "no-such-set")
     assert_one_line_error(tuiapp("adapt", "sentiment", "--shots", "0"), "--shots")

@@ -12,25 +12,21 @@ from tuiapp.training.store import Adapter, AdapterStore
 MODEL = "gemma-3-270m-q4_k_m.gguf"
 
 
-def adapter(tmp_path: Path, exports: dict, *, gguf_adapter_export: bool = False) -> Adapter:
-    return Adapter(
-        "a",
-        1,
-        "ia3",
-        "base.gguf",
-        "0" * 64,
-        "gemma3",
-        str(tmp_path),
-        gguf_adapter_export=gguf_adapter_export,
-        mergeable=True,
-        exports=exports,
-    )
+def adapter(tmp_path: Path, exports: dict, *, method: str = "ia3") -> Adapter:
+    return Adapter("a", 1, method, "base.gguf", "0" * 64, "gemma3", str(tmp_path), exports=exports)
 
 
 def export(tmp_path: Path, name: str, parity: dict | None) -> dict:
     path = tmp_path / name
     path.write_bytes(b"GGUF")
     return {"path": str(path), "parity": parity}
+
+
+def test_how_an_adapter_reaches_llama_cpp_follows_its_methods_exporters(tmp_path):
+    states = {m: adapter(tmp_path, {}, method=m).export_state for m in ("lora", "prompt_tuning")}
+    assert states == {"lora": "convert", "prompt_tuning": "convert"}
+    gone = adapter(tmp_path, {}, method="uninstalled")
+    assert gone.export_state == "peft" and "not installed" in gone.reach.hint("a")
 
 
 def test_a_merged_only_adapter_shows_its_merge_and_its_parity(tmp_path):
@@ -50,7 +46,7 @@ def test_exports_that_disagree_are_each_named(tmp_path):
             "adapter": export(tmp_path, "a.gguf", {"passed": True}),
             "merged-Q8_0": export(tmp_path, "q8.gguf", None),
         },
-        gguf_adapter_export=True,
+        method="lora",
     )
     assert both.export_state == "gguf"
     assert both.parity_state == "adapter passed, merged-Q8_0 unchecked"
@@ -62,7 +58,7 @@ def test_adapters_list_shows_a_merged_exports_parity(home_with_model: Path):
     db = open_library()
     register_adapter(db, home_with_model / "models" / MODEL, "ia3-like", convert=False)
     store = AdapterStore(db)
-    db.table("adapters").update("ia3-like", {"method": "ia3", "gguf_adapter_export": 0})
+    db.table("adapters").update("ia3-like", {"method": "ia3"})
     merged = home_with_model / "adapters" / "ia3-like" / "exports" / "ia3-like-Q4_K_M.gguf"
     merged.parent.mkdir(parents=True, exist_ok=True)
     merged.write_bytes(b"GGUF")

@@ -37,7 +37,7 @@ def test_adapter_export_in_a_child_process(llama, tmp_path):
     )
     (tmp_path / "prompts.json").write_text(json.dumps(["the cat sat on the mat"]))
     code, events, stderr = child(
-        "adapter",
+        "gguf-lora",
         tmp_path / "adapter",
         base,
         tmp_path / "a.gguf",
@@ -47,13 +47,16 @@ def test_adapter_export_in_a_child_process(llama, tmp_path):
         2,
         "--arch",
         "llama",
+        "--opt",
+        "outtype=f16",
     )
     assert code == 0, stderr
     assert [e["event"] for e in events][-1] == "finished"
     fractions = [e["fraction"] for e in events if e["event"] == "progress"]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     export = events[-1]["export"]
-    assert export["kind"] == "adapter" and Path(export["path"]).is_file()
+    assert export["kind"] == "lora" and export["exporter"] == "gguf-lora"
+    assert Path(export["path"]).is_file() and export["conversion"]["outtype"] == "f16"
     assert export["conversion"]["pairs"] == 6 and export["parity"]["passed"] is True
     assert export["parity"]["prompts"] == 1
 
@@ -61,10 +64,27 @@ def test_adapter_export_in_a_child_process(llama, tmp_path):
 def test_refused_adapter_fails_with_one_line(llama, tmp_path):
     model, base = llama
     random_lora(copy.deepcopy(model), ["q_proj"], use_dora=True).save_pretrained(tmp_path / "d")
-    code, events, _ = child("adapter", tmp_path / "d", base, tmp_path / "d.gguf", "--no-parity")
+    code, events, _ = child("gguf-lora", tmp_path / "d", base, tmp_path / "d.gguf", "--no-parity")
     assert code == 2 and events[-1]["event"] == "failed"
     assert events[-1]["kind"] == "NotConvertible" and "DoRA" in events[-1]["error"]
     assert not (tmp_path / "d.gguf").exists()
+    code, events, _ = child("gguf-lora", tmp_path / "d", base, tmp_path / "x.gguf", "--opt", "q=1")
+    assert code == 2 and "Unknown exporter 'gguf-lora' option" in events[-1]["error"]
+    code, events, _ = child("telepathy", tmp_path / "d", base, tmp_path / "x.gguf")
+    assert code == 2 and "Unknown exporter 'telepathy'" in events[-1]["error"]
+
+
+def test_soft_prompt_export_in_a_child_process(llama, tmp_path):
+    from peft import PromptTuningConfig, TaskType, get_peft_model
+
+    model, base = llama
+    config = PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=3)
+    get_peft_model(copy.deepcopy(model), config).save_pretrained(tmp_path / "pt")
+    code, events, stderr = child("soft-prompt", tmp_path / "pt", base, tmp_path / "pt.gguf")
+    assert code == 0, stderr
+    export = events[-1]["export"]
+    assert export["kind"] == "soft_prompt" and export["conversion"]["n_tokens"] == 3
+    assert export["parity"]["target"] == "soft prompt" and export["parity"]["passed"]
 
 
 def test_importing_the_package_stays_light():

@@ -13,18 +13,20 @@ import pytest
 
 from tuiapp.errors import BadInput
 from tuiapp.plugins import manager as plugins
+from tuiapp.plugins.exporters import Exporter
 from tuiapp.plugins.methods import (
     Capabilities,
     Method,
-    MethodRegistry,
     Option,
     PluginError,
     parse_assignments,
     validate_options,
 )
+from tuiapp.plugins.registry import MethodRegistry
 
 FIXTURES = Path(__file__).parent / "fixtures_plugin"
 BUILTINS = {"lora", "dora", "ia3", "qlora", "prompt_tuning"}
+EXPORTERS = {"gguf-lora", "merged", "soft-prompt"}
 
 
 @pytest.fixture(autouse=True)
@@ -63,12 +65,26 @@ def test_builtin_methods_load_through_the_entry_point_group_like_a_third_party()
         method = registry.get(name)
         module, dist = loaded.origin[method.plugin]
         assert dist == "tuiapp-methods" and module.startswith("tuiapp_methods.")
-    caps = {m.name: m.capabilities for m in registry.list()}
-    assert caps["lora"].gguf_adapter_export and caps["qlora"].gguf_adapter_export
-    assert not caps["dora"].gguf_adapter_export and caps["dora"].mergeable
-    assert not caps["ia3"].gguf_adapter_export
-    assert not caps["prompt_tuning"].gguf_adapter_export and not caps["prompt_tuning"].mergeable
-    assert caps["qlora"].needs_cuda and "bitsandbytes" in caps["qlora"].needs_packages
+    # the exporters are a plugin of the same distribution, and how each method reaches the
+    # chat follows from them alone
+    assert {e.name for e in registry.exporters()} == EXPORTERS
+    assert all(loaded.origin[e.plugin][1] == "tuiapp-methods" for e in registry.exporters())
+    forms = {
+        name: (
+            registry.reach(name).hot_swap and registry.reach(name).hot_swap.produces,
+            registry.reach(name).merge and registry.reach(name).merge.name,
+        )
+        for name in BUILTINS
+    }
+    assert forms == {
+        "lora": ("lora", "merged"),
+        "qlora": ("lora", "merged"),
+        "dora": (None, "merged"),
+        "ia3": (None, "merged"),
+        "prompt_tuning": ("soft_prompt", None),
+    }
+    caps = registry.get("qlora").capabilities
+    assert caps.needs_cuda and "bitsandbytes" in caps.needs_packages
 
 
 def test_lora_options_cover_rslora_and_target_presets():
@@ -120,7 +136,61 @@ def test_opt_assignments_parse():
 
 
 def _method(name: str, **kwargs) -> Method:
-    return Method(name=name, description="d", build_config=lambda o, m: None, **kwargs)
+    kwargs.setdefault("exporters", ("gguf-lora",))
+    kwargs.setdefault("build_config", lambda o, m: None)
+    return Method(name=name, description="d", **kwargs)
+
+
+def _broken_by(plugin) -> str:
+    loaded = plugins.load_plugins()
+    loaded.add(plugin, "third")
+    registry = plugins.build_registry(loaded)
+    assert BUILTINS <= set(registry.names())  # the others are unaffected
+    [broken] = [b for b in registry.broken if b.name == "third"]
+    return broken.error
+
+
+def test_registration_refuses_options_that_clash_or_contradict_training():
+    registry = MethodRegistry()
+    with pytest.raises(PluginError, match="already a training option"):
+        registry.register(_method("a", options=(Option("learning_rate", "float", 1.0, "lr"),)))
+    with pytest.raises(PluginError, match="not a training option"):
+        registry.register(_method("b", training_defaults={"learnig_rate": 1e-3}))
+    with pytest.raises(PluginError, match="training_defaults.*above the maximum"):
+        registry.register(_method("c", training_defaults={"learning_rate": 5.0}))
+    with pytest.raises(PluginError, match="names no exporter"):
+        registry.register(_method("d", exporters=()))
+    with pytest.raises(PluginError, match="either build_config"):
+        registry.register(_method("e", attach=lambda m, o, c: m))
+    with pytest.raises(PluginError, match="attach needs save and load"):
+        registry.register(_method("f", build_config=None, attach=lambda m, o, c: m))
+    # QLoRA's gradient checkpointing is the shared training option, on by its own default
+    qlora = plugins.load_methods().get("qlora")
+    assert "gradient_checkpointing" not in {o.name for o in qlora.options}
+    assert qlora.training_defaults["gradient_checkpointing"] is True
+
+
+def test_a_misspelled_hook_or_an_unknown_exporter_makes_the_plugin_broken():
+    class Typo:
+        @plugins.hookspecs.hookimpl
+        def register_method(self, register):  # one letter short of the hook
+            register(_method("never"))
+
+    assert "register_method" in _broken_by(Typo())
+
+    class NoSuchExporter:
+        @plugins.hookspecs.hookimpl
+        def register_methods(self, register):
+            register(_method("orphan", exporters=("gguf-lora", "telepathy")))
+
+    assert "telepathy" in _broken_by(NoSuchExporter())
+
+    class BadExporter:
+        @plugins.hookspecs.hookimpl
+        def register_exporters(self, register):
+            register(Exporter("odd", "d", produces="hologram", export=lambda r: {}))
+
+    assert "produces must be one of" in _broken_by(BadExporter())
 
 
 def test_registry_fails_loudly_on_duplicates_bad_names_and_bad_schemas():
@@ -190,7 +260,7 @@ def test_methods_show_json_has_the_form_schema():
     result = tuiapp("methods", "show", "prompt_tuning", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["capabilities"]["mergeable"] is False
+    assert data["exporters"] == ["soft-prompt"] and data["peft"] is True
     names = [o["name"] for o in data["options"]]
     assert names == ["num_virtual_tokens", "init_text"]
     lr = next(o for o in data["training_options"] if o["name"] == "learning_rate")

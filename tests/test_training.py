@@ -108,7 +108,7 @@ def test_lora_lowers_the_loss_and_registers_one_adapter(train_home, data_file):
     sha = ModelRegistry(open_db()).info("default").sha256
     assert run.status == "done" and run.adapter == "fruit" and run.step == 5
     assert adapter.method == "lora" and adapter.base_sha256 == sha
-    assert adapter.dataset_hash == run.dataset_hash and adapter.gguf_adapter_export
+    assert adapter.dataset_hash == run.dataset_hash and adapter.export_state == "convert"
     assert adapter.metrics["eval_loss"] > 0 and adapter.metrics["n_val"] == 2
     files = {p.name for p in Path(adapter.path).iterdir()}
     assert {"adapter_config.json", "adapter_model.safetensors", "tuiapp-adapter.json"} <= files

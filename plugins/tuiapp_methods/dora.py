@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tuiapp.plugins.hookspecs import hookimpl
-from tuiapp.plugins.methods import Capabilities, Method, ModelContext
+from tuiapp.plugins.methods import Method, ModelContext
 from tuiapp_methods.common import LORA_OPTIONS, lora_config
 
 
@@ -15,11 +15,11 @@ def build_config(options: dict[str, Any], model: ModelContext) -> Any:
 DORA = Method(
     name="dora",
     description="Weight-decomposed LoRA (magnitude + direction); closer to full fine-tuning, "
-    "merge-only export.",
+    "merge-only export (Q8_0 by default).",
     build_config=build_config,
     options=LORA_OPTIONS,
     # llama.cpp adapters are plain A/B pairs: the magnitude vector only survives a merge.
-    capabilities=Capabilities(gguf_adapter_export=False),
+    exporters=("merged",),
     training_defaults={"learning_rate": 3e-4},
 )
 

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tuiapp.plugins.hookspecs import hookimpl
-from tuiapp.plugins.methods import Capabilities, Method, ModelContext, Option
+from tuiapp.plugins.methods import Method, ModelContext, Option
 
 ATTENTION = ["k_proj", "v_proj", "qkv_proj"]
 FEEDFORWARD = ["down_proj"]
@@ -24,7 +24,7 @@ def build_config(options: dict[str, Any], model: ModelContext) -> Any:
 IA3 = Method(
     name="ia3",
     description="Rescales keys, values and MLP activations (a few thousand parameters); "
-    "merge-only export.",
+    "merge-only export (Q8_0 by default).",
     build_config=build_config,
     options=(
         Option(
@@ -35,7 +35,7 @@ IA3 = Method(
             choices=("attention", "attention+mlp"),
         ),
     ),
-    capabilities=Capabilities(gguf_adapter_export=False),
+    exporters=("merged",),
     training_defaults={"learning_rate": 5e-3},
 )
 

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tuiapp.plugins.hookspecs import hookimpl
-from tuiapp.plugins.methods import Capabilities, Method, ModelContext
+from tuiapp.plugins.methods import Method, ModelContext
 from tuiapp_methods.common import LORA_OPTIONS, lora_config
 
 
@@ -17,7 +17,7 @@ LORA = Method(
     description="Low-rank adapters on attention/MLP layers; exports as a GGUF LoRA adapter.",
     build_config=build_config,
     options=LORA_OPTIONS,
-    capabilities=Capabilities(gguf_adapter_export=True),
+    exporters=("gguf-lora", "merged"),
     training_defaults={"learning_rate": 3e-4},
 )
 

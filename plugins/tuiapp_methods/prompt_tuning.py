@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tuiapp.plugins.hookspecs import hookimpl
-from tuiapp.plugins.methods import Capabilities, Method, ModelContext, Option
+from tuiapp.plugins.methods import Method, ModelContext, Option
 
 
 def build_config(options: dict[str, Any], model: ModelContext) -> Any:
@@ -23,7 +23,8 @@ def build_config(options: dict[str, Any], model: ModelContext) -> Any:
 
 PROMPT_TUNING = Method(
     name="prompt_tuning",
-    description="Learns a few virtual prompt tokens; smallest adapter, no GGUF export or merge.",
+    description="Learns a few virtual prompt tokens; the smallest adapter, a soft prompt in "
+    "llama.cpp.",
     build_config=build_config,
     options=(
         Option(
@@ -37,8 +38,8 @@ PROMPT_TUNING = Method(
             "(empty: random vocabulary tokens).",
         ),
     ),
-    # llama.cpp has no soft-prompt input: this adapter runs only under PEFT.
-    capabilities=Capabilities(gguf_adapter_export=False, mergeable=False),
+    # the virtual tokens go into llama.cpp as input embeddings (a soft prompt GGUF)
+    exporters=("soft-prompt",),
     training_defaults={"learning_rate": 3e-2},
 )
 

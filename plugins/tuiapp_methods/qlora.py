@@ -28,6 +28,7 @@ def load_kwargs(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def prepare_model(model: Any, options: dict[str, Any]) -> Any:
+    """``options``: QLoRA's own and the training options (``gradient_checkpointing``)."""
     from peft import prepare_model_for_kbit_training
 
     return prepare_model_for_kbit_training(
@@ -55,17 +56,11 @@ QLORA = Method(
             True,
             "Quantize the quantization constants too (~0.4 bit/parameter saved).",
         ),
-        Option(
-            "gradient_checkpointing",
-            "bool",
-            True,
-            "Recompute activations in the backward pass: less memory, ~30% slower.",
-        ),
     ),
-    capabilities=Capabilities(
-        needs_cuda=True, gguf_adapter_export=True, needs_packages=("bitsandbytes",)
-    ),
-    training_defaults={"learning_rate": 2e-4},
+    capabilities=Capabilities(needs_cuda=True, needs_packages=("bitsandbytes",)),
+    exporters=("gguf-lora", "merged"),
+    # the shared training option; on by default here, where memory is the point
+    training_defaults={"learning_rate": 2e-4, "gradient_checkpointing": True},
     load_kwargs=load_kwargs,
     prepare_model=prepare_model,
 )

@@ -57,8 +57,6 @@ def register_adapter(
             path=str(final),
             options={"r": rank},
             metrics={"eval_loss": 1.5},
-            gguf_adapter_export=True,
-            mergeable=True,
         ),
     )
     if convert:

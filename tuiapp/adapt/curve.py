@@ -131,8 +131,8 @@ class CurveJob:
 
             method = steps.adapter_method(
                 req.method,
-                "the curve cannot score them: use --method lora (or --no-adapters for the "
-                "few-shot half only)",
+                "the curve cannot score them: use --method lora or prompt_tuning (or "
+                "--no-adapters for the few-shot half only)",
             )
             own, training = split_options(method, req.options)  # bad --opt: before any work
             self.typed_options = own | training

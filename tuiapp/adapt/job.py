@@ -100,8 +100,8 @@ class AdaptJob:
         template = steps.set_template(self.db, req.set_name)
         method = steps.adapter_method(
             req.method,
-            "one-click adapt cannot attach them: use lora (or qlora on a GPU), or "
-            f"`tuiapp train --method {req.method}` then `tuiapp adapters merge`",
+            "one-click adapt cannot attach them: use lora or prompt_tuning (or qlora on a GPU), "
+            f"or `tuiapp train --method {req.method}` then `tuiapp adapters merge`",
         )
         if req.shots is not None and req.shots < 1:
             raise BadInput(

@@ -49,13 +49,14 @@ def set_template(db: sqlite_utils.Database, set_name: str) -> "Template":
 
 
 def adapter_method(name: str, instead: str) -> "Method":
-    """Method ``name``, refused unless its adapters run in llama.cpp as a GGUF adapter;
-    ``instead`` says what works for the caller."""
+    """Method ``name``, refused unless an exporter of it makes a file the chat hot-swaps (a
+    GGUF LoRA adapter or a soft prompt); ``instead`` says what works for the caller."""
     from tuiapp.plugins.manager import load_methods
 
-    method = load_methods().get(name)
-    if not method.capabilities.gguf_adapter_export:
-        raise BadInput(f"'{name}' adapters cannot run in llama.cpp as an adapter; {instead}.")
+    registry = load_methods()
+    method = registry.get(name)
+    if registry.reach(name).hot_swap is None:
+        raise BadInput(f"'{name}' adapters cannot be hot-swapped in llama.cpp; {instead}.")
     return method
 
 

@@ -70,11 +70,7 @@ def show(name: str, as_json: bool) -> None:
         f"run         {adapter.run_id}, created {adapter.created}",
     ]
     if not adapter.exports:
-        lines.append(
-            "exports     none yet: `tuiapp adapters "
-            + ("convert" if adapter.gguf_adapter_export else "merge")
-            + f" {name}`"
-        )
+        lines.append(f"exports     none yet: {adapter.reach.hint(name)}")
     for key, export in sorted(adapter.exports.items()):
         lines.append(f"export      {key}: {export['path']} ({export.get('created', '')})")
         lines.append(f"            {_parity_line(export.get('parity'))}")
@@ -99,42 +95,84 @@ def _parity_line(parity: dict[str, Any] | None) -> str:
     )
 
 
-@adapters.command()
-@click.argument("name")
-@click.option("--outtype", type=click.Choice(["f32", "f16"]), default="f32", show_default=True)
-@click.option("--no-parity", is_flag=True, help="Skip the parity check (not recommended).")
-@click.option("--threads", type=int, default=None, help="CPU threads for llama.cpp.")
-@json_option
-def convert(name: str, outtype: str, no_parity: bool, threads: int | None, as_json: bool) -> None:
-    """Convert adapter NAME to a GGUF LoRA adapter (hot-swappable in chat), then check parity."""
-    from tuiapp.conversion.jobs import start_export
-    from tuiapp.store import open_db
-
-    _follow(
-        start_export(
-            open_db(), name, "adapter", outtype=outtype, parity=not no_parity, threads=threads
-        ),
-        as_json,
-    )
+_OPT = click.option(
+    "--opt",
+    "opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An option of the exporter (see `tuiapp methods exporters`).",
+)
+_NO_PARITY = click.option(
+    "--no-parity", is_flag=True, help="Skip the parity check (not recommended)."
+)
+_THREADS = click.option("--threads", type=int, default=None, help="CPU threads for llama.cpp.")
 
 
 @adapters.command()
 @click.argument("name")
 @click.option(
-    "--quant", default="Q4_K_M", show_default=True, help="Q4_K_M | Q5_K_M | Q6_K | Q8_0 | F16 | F32"
+    "--outtype", type=click.Choice(["f32", "f16"]), default=None, help="GGUF LoRA: f32 (default)"
 )
-@click.option("--no-parity", is_flag=True, help="Skip the parity check (not recommended).")
-@click.option("--threads", type=int, default=None, help="CPU threads for llama.cpp.")
+@_OPT
+@_NO_PARITY
+@_THREADS
 @json_option
-def merge(name: str, quant: str, no_parity: bool, threads: int | None, as_json: bool) -> None:
+def convert(
+    name: str,
+    outtype: str | None,
+    opts: tuple[str, ...],
+    no_parity: bool,
+    threads: int | None,
+    as_json: bool,
+) -> None:
+    """Convert adapter NAME to the file the chat hot-swaps (a GGUF LoRA adapter, or a soft
+    prompt for prompt tuning: whatever its method's exporter makes), then check parity."""
+    _export(name, "adapter", {"outtype": outtype}, opts, no_parity, threads, as_json)
+
+
+@adapters.command()
+@click.argument("name")
+@click.option("--quant", default=None, help="Q8_0 (default) | Q6_K | Q5_K_M | Q4_K_M | F16 | F32")
+@_OPT
+@_NO_PARITY
+@_THREADS
+@json_option
+def merge(
+    name: str,
+    quant: str | None,
+    opts: tuple[str, ...],
+    no_parity: bool,
+    threads: int | None,
+    as_json: bool,
+) -> None:
     """Merge adapter NAME into its base and write a full, requantized GGUF; check parity."""
-    from tuiapp.conversion.jobs import start_export
+    _export(name, "merge", {"quant": quant}, opts, no_parity, threads, as_json)
+
+
+def _export(
+    name: str,
+    kind: str,
+    shortcut: dict[str, str | None],
+    opts: tuple[str, ...],
+    no_parity: bool,
+    threads: int | None,
+    as_json: bool,
+) -> None:
+    from tuiapp.conversion.jobs import as_export_kind, start_export
+    from tuiapp.plugins.methods import parse_assignments
     from tuiapp.store import open_db
 
-    _follow(
-        start_export(open_db(), name, "merge", quant=quant, parity=not no_parity, threads=threads),
-        as_json,
+    options: dict[str, str] = {k: v for k, v in shortcut.items() if v is not None}
+    options |= parse_assignments(opts)
+    job = start_export(
+        open_db(),
+        name,
+        as_export_kind(kind),
+        options=options,
+        parity=not no_parity,
+        threads=threads,
     )
+    _follow(job, as_json)
 
 
 def _follow(job: "ExportJob", as_json: bool) -> None:

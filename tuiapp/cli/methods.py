@@ -39,6 +39,29 @@ def list_(as_json: bool) -> None:
 
 
 @methods.command()
+@json_option
+def exporters(as_json: bool) -> None:
+    """List exporters: how trained adapters become files llama.cpp runs, with their options."""
+    from tuiapp.plugins.manager import load_methods
+
+    registry = load_methods()
+    if as_json:
+        print_json([e.to_dict() for e in registry.exporters()])
+        return
+    rows = [
+        {
+            "name": e.name,
+            "produces": e.produces + (" (hot-swap)" if e.hot_swap else ""),
+            "options": ", ".join(f"{o.name}={o.default}" for o in e.options) or "-",
+            "plugin": e.plugin,
+            "description": e.description,
+        }
+        for e in registry.exporters()
+    ]
+    print_table(rows, ["name", "produces", "options", "plugin", "description"])
+
+
+@methods.command()
 @click.argument("name")
 @json_option
 def show(name: str, as_json: bool) -> None:
@@ -64,8 +87,13 @@ def show(name: str, as_json: bool) -> None:
 
 
 def _summary(method: Any) -> dict[str, Any]:
+    from tuiapp.plugins.manager import load_methods
+
     caps = method.capabilities
-    export = "gguf-adapter" if caps.gguf_adapter_export else "merge" if caps.mergeable else "peft"
+    reach = load_methods().reach(method.name)
+    forms = [f"{e.name} (hot-swap)" for e in [reach.hot_swap] if e is not None]
+    forms += [f"{e.name} (model)" for e in [reach.merge] if e is not None]
+    export = ", ".join(forms) or "-"
     needs = ", ".join((["cuda"] if caps.needs_cuda else []) + list(caps.needs_packages)) or "-"
     return {
         "name": method.name,

@@ -1,9 +1,11 @@
 """The conversion child process (ARCHITECTURE.md principle 1: heavy work runs outside the UI).
 
-    python -m tuiapp.conversion adapter ADAPTER_DIR BASE_GGUF OUT [--outtype f32|f16]
-    python -m tuiapp.conversion merge ADAPTER_DIR BASE_GGUF OUT [--quant Q4_K_M]
+    python -m tuiapp.conversion EXPORTER ADAPTER_DIR BASE_GGUF OUT [--method M] [--opt k=v ...]
 
-Common options: ``--no-parity``, ``--prompts FILE`` (JSON list of held prompts), ``--arch``,
+EXPORTER is a registered exporter (``gguf-lora``, ``merged``, ``soft-prompt`` or a plugin's);
+``--opt`` sets its options (``outtype=f16``, ``quant=Q4_K_M``). ``--method`` names the method
+that trained the adapter (its ``load`` runs the transformers side of the parity check; default:
+PEFT). Other options: ``--no-parity``, ``--prompts FILE`` (JSON list of held prompts), ``--arch``,
 ``--base-sha256``, ``--threads``. Writes one JSON object per line on stdout:
 
 * ``progress`` — ``stage`` (words for a person), ``fraction`` (0..1).
@@ -38,12 +40,12 @@ def emit(event: str, **fields: Any) -> None:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tuiapp.conversion")
-    parser.add_argument("kind", choices=("adapter", "merge"))
+    parser.add_argument("exporter")
     parser.add_argument("adapter_dir", type=Path)
     parser.add_argument("base", type=Path)
     parser.add_argument("out", type=Path)
-    parser.add_argument("--outtype", default="f32", choices=("f32", "f16"))
-    parser.add_argument("--quant", default="Q4_K_M")
+    parser.add_argument("--method")
+    parser.add_argument("--opt", action="append", default=[], help="an exporter option, k=v")
     parser.add_argument("--no-parity", action="store_true")
     parser.add_argument("--prompts", type=Path, help="JSON file: a list of held prompts")
     parser.add_argument("--arch", help="the architecture the adapter was trained on")
@@ -61,29 +63,39 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, cancel)
     from tuiapp.conversion.parity import DEFAULT_PROMPTS
-    from tuiapp.conversion.pipeline import export_adapter, export_merged
+    from tuiapp.conversion.pipeline import run_export
+    from tuiapp.plugins.exporters import ExportRequest
+    from tuiapp.plugins.manager import load_methods
+    from tuiapp.plugins.methods import parse_assignments, validate_options
 
-    common: dict[str, Any] = {
-        "parity": not args.no_parity,
-        "architecture": args.arch,
-        "n_threads": args.threads,
-        "base_sha256": args.base_sha256,
-        "progress": lambda stage, fraction: emit(
-            "progress", stage=stage, fraction=round(fraction, 4)
-        ),
-    }
     try:
-        common["prompts"] = (
-            json.loads(args.prompts.read_text()) if args.prompts else DEFAULT_PROMPTS
+        registry = load_methods()
+        exporter = registry.exporter(args.exporter)
+        method = registry.get(args.method) if args.method else None
+        options = validate_options(
+            exporter.options, parse_assignments(args.opt), f"exporter '{exporter.name}'"
         )
-        if args.kind == "adapter":
-            export = export_adapter(
-                args.adapter_dir, args.base, args.out, outtype=args.outtype, **common
-            )
-        else:
-            export = export_merged(
-                args.adapter_dir, args.base, args.out, quant=args.quant, **common
-            )
+        request = ExportRequest(
+            adapter_dir=args.adapter_dir,
+            base_gguf=args.base,
+            out_path=args.out,
+            options=options,
+            method=args.method or "",
+            architecture=args.arch,
+            base_sha256=args.base_sha256,
+            n_threads=args.threads,
+            progress=lambda stage, fraction: emit(
+                "progress", stage=stage, fraction=round(fraction, 4)
+            ),
+        )
+        prompts = json.loads(args.prompts.read_text()) if args.prompts else DEFAULT_PROMPTS
+        export = run_export(
+            exporter,
+            request,
+            method=method if method is not None and method.load is not None else None,
+            parity=not args.no_parity,
+            prompts=prompts,
+        )
     except KeyboardInterrupt:
         emit("failed", error="Cancelled.", kind="Cancelled")
         return 130

@@ -2,7 +2,7 @@
 
 Typical use (CLI, the adapters screen, one-click ``adapt``)::
 
-    job = start_export(db, "my-adapter", "adapter")          # or "merge", quant="Q8_0"
+    job = start_export(db, "my-adapter", "adapter")   # or "merge", options={"quant": "Q4_K_M"}
     for event in job.events():   # progress ... then one finished | failed event
         ...
     job.export                    # the stored Export dict (parity report included)
@@ -23,9 +23,10 @@ import sqlite_utils
 
 from tuiapp.children import ChildJob, spawn
 from tuiapp.errors import BadInput, NotFound, TuiappError, one_of
+from tuiapp.plugins.exporters import Exporter
 from tuiapp.training.store import Adapter, AdapterStore
 
-ExportKind = Literal["adapter", "merge"]  # a GGUF LoRA adapter, or the merged, requantized model
+ExportKind = Literal["adapter", "merge"]  # the hot-swap file, or a merged model
 KINDS: tuple[ExportKind, ...] = ("adapter", "merge")
 
 
@@ -69,26 +70,46 @@ def base_gguf_for(db: sqlite_utils.Database, adapter: Adapter) -> Path:
     )
 
 
-def conversion_refusal(adapter: Adapter, kind: ExportKind) -> str | None:
-    """Why ``adapter`` cannot be exported as ``kind``, before any work starts."""
+def pick_exporter(adapter: Adapter, kind: ExportKind) -> Exporter:
+    """The exporter of ``adapter``'s method for ``kind``; BadInput naming what works instead."""
+    reach = adapter.reach
     if kind not in KINDS:
-        return f"Unknown export {kind!r}: use adapter or merge."
+        raise BadInput(f"Unknown export {kind!r}: use adapter or merge.")
+    chosen = reach.hot_swap if kind == "adapter" else reach.merge
+    if chosen is not None:
+        return chosen
+    if not reach.installed:
+        raise BadInput(f"Adapter '{adapter.name}' cannot be exported: {reach.hint(adapter.name)}.")
+    other = reach.merge if kind == "adapter" else reach.hot_swap
+    form = "hot-swappable file" if kind == "adapter" else "merged model"
+    instead = f" {other_command(other, adapter.name)}" if other is not None else ""
+    raise BadInput(
+        f"{adapter.method} adapters have no {form}: no exporter of the method makes one.{instead}"
+    )
+
+
+def other_command(exporter: Exporter, name: str) -> str:
+    if exporter.hot_swap:
+        return f"Convert it instead: `tuiapp adapters convert {name}`."
+    return f"Export a merged model instead: `tuiapp adapters merge {name}`."
+
+
+def conversion_refusal(adapter: Adapter, exporter: Exporter) -> str | None:
+    """Why ``exporter`` cannot take ``adapter``, before any work starts (its own refusal, with
+    the method's other export offered when that one can)."""
     if not Path(adapter.path).is_dir():
         return f"The files of adapter '{adapter.name}' are missing ({adapter.path})."
-    from tuiapp.conversion.peft_files import adapter_refusal, merge_refusal, read_peft_adapter
-
-    try:
-        peft = read_peft_adapter(adapter.path)
-        why = adapter_refusal(peft) if kind == "adapter" else merge_refusal(peft)
-    except TuiappError as exc:
-        return str(exc)
-    if why and kind == "adapter" and adapter.mergeable:
-        why += f" Export a merged model instead: `tuiapp adapters merge {adapter.name}`."
+    if exporter.refusal is None:
+        return None
+    why = exporter.refusal(Path(adapter.path), adapter.method)
+    if why is None:
+        return None
+    reach = adapter.reach
+    other = reach.merge if exporter.hot_swap else reach.hot_swap
+    if other is not None and other.refusal is not None:
+        if other.refusal(Path(adapter.path), adapter.method) is None:
+            why += " " + other_command(other, adapter.name)
     return why
-
-
-def export_key(kind: ExportKind, quant: str) -> str:
-    return "adapter" if kind == "adapter" else f"merged-{quant.upper()}"
 
 
 def parity_warning(export: dict[str, Any]) -> str | None:
@@ -160,47 +181,50 @@ def start_export(
     name: str,
     kind: ExportKind = "adapter",
     *,
-    outtype: str = "f32",
-    quant: str = "Q4_K_M",
+    options: dict[str, Any] | None = None,
     parity: bool = True,
     threads: int | None = None,
 ) -> ExportJob:
-    """Check the adapter and its base, then start the conversion child."""
+    """Check the adapter, its exporter's options and its base, then start the conversion child.
+
+    ``kind`` picks the method's exporter (``adapter``: its hot-swap file, ``merge``: a merged
+    model); ``options`` are that exporter's (``{"outtype": "f16"}``, ``{"quant": "Q4_K_M"}``).
+    """
+    from tuiapp.plugins.methods import validate_options
+
     store = AdapterStore(db)
     adapter = store.get_adapter(name)
-    why = conversion_refusal(adapter, kind)
+    exporter = pick_exporter(adapter, kind)
+    why = conversion_refusal(adapter, exporter)
     if why:
         raise BadInput(why)
-    if kind == "merge":
-        from tuiapp.conversion.merge import QUANT_TYPES
-
-        if quant.upper() not in QUANT_TYPES:
-            raise BadInput(f"Unknown quantization {quant!r}: use one of {', '.join(QUANT_TYPES)}.")
-    if outtype not in ("f32", "f16"):
-        raise BadInput(f"Unknown adapter type {outtype!r}: use f32 or f16.")
+    given = {
+        k: (v.upper() if k == "quant" and isinstance(v, str) else v)
+        for k, v in (options or {}).items()
+    }
+    values = validate_options(exporter.options, given, f"exporter '{exporter.name}'")
     base = base_gguf_for(db, adapter)
-    key = export_key(kind, quant)
+    key = exporter.export_key(values)
     out_dir = adapter.exports_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / (
-        f"{adapter.name}-{outtype}.gguf"
-        if kind == "adapter"
-        else f"{adapter.name}-{quant.upper()}.gguf"
-    )
+    out = out_dir / exporter.file_name(adapter.name, values)
     cmd = [
         sys.executable,
         "-m",
         "tuiapp.conversion",
-        kind,
+        exporter.name,
         adapter.path,
         str(base),
         str(out),
+        "--method",
+        adapter.method,
         "--arch",
         adapter.architecture,
         "--base-sha256",
         adapter.base_sha256,
     ]
-    cmd += ["--outtype", outtype] if kind == "adapter" else ["--quant", quant.upper()]
+    for option, value in values.items():
+        cmd += ["--opt", f"{option}={str(value).lower() if isinstance(value, bool) else value}"]
     if not parity:
         cmd.append("--no-parity")
     if threads:

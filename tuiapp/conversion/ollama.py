@@ -50,9 +50,15 @@ def export_ollama(
     adapter = store.get_adapter(name)
     base = base_gguf_for(db, adapter)
     merged = _merged_export(adapter)
+    if adapter.gguf is not None and adapter.exports["adapter"].get("kind") == "soft_prompt":
+        if merged is None:
+            raise BadInput(
+                f"Adapter '{name}' is a soft prompt, which Ollama cannot load; chat with it "
+                f"here instead: `tuiapp chat -a {name}`."
+            )
+        adapter.exports.pop("adapter")  # the merged model is what Ollama can run
     if adapter.gguf is None and merged is None:
-        how = "convert" if adapter.gguf_adapter_export else "merge"
-        raise BadInput(f"Adapter '{name}' has no GGUF yet: run `tuiapp adapters {how} {name}`.")
+        raise BadInput(f"Adapter '{name}' has no GGUF yet: {adapter.reach.hint(name)}.")
     if shots < 0:
         raise BadInput("--shots must be 0 or more.")
     template, examples = _template_and_examples(db, store, adapter, shots)

@@ -90,6 +90,7 @@ def check_parity(
     n_threads: int | None = None,
     max_tokens: int = 48,
     base_sha256: str | None = None,
+    load: Callable[[Any, Path], Any] | None = None,
     progress: Progress | None = None,
 ) -> ParityReport:
     """Compare PEFT (on the dequantized base) with llama.cpp running ``target_gguf``.
@@ -99,6 +100,7 @@ def check_parity(
     is the base as an already loaded transformers model (else it is loaded from the training
     cache or the GGUF); it is left as it was. With ``engine`` (whose loaded model must be
     ``base_gguf``) the adapter runs on the chat's own llama.cpp model, which keeps its adapters.
+    ``load`` is the method's own ``Method.load`` for adapters that are not PEFT's.
     """
     start = time.perf_counter()
     if engine is not None and engine.model is not None:
@@ -114,8 +116,11 @@ def check_parity(
     )
     report("Loading the base model in transformers", 0.4)
     model = reference if reference is not None else load_reference(base_gguf, base_sha256)
-    report("Running the prompts through transformers + PEFT", 0.7)
-    hf_base, hf_target = peft_logits(model, adapter_dir, tokens)
+    report("Running the prompts through transformers + the adapter", 0.7)
+    if load is not None:
+        hf_base, hf_target = method_logits(model, load, adapter_dir, tokens)
+    else:
+        hf_base, hf_target = peft_logits(model, adapter_dir, tokens)
     report("Comparing", 0.95)
     stats = compare(hf_base, hf_target, ll_base, ll_target)
     threshold = max(MIN_THRESHOLD, NOISE_FACTOR * stats["noise_kl_mean"])
@@ -308,3 +313,25 @@ def peft_logits(
         if not config.is_prompt_learning:
             peft_model.unload()  # take the adapter layers out: the caller's model is unchanged
     return base, adapted
+
+
+def method_logits(
+    model: Any, load: Callable[[Any, Path], Any], adapter_dir: str | Path, tokens: list[list[int]]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """transformers' logits per prompt on ``model`` and on a copy with the method's modules
+    loaded by its own ``load``; ``model`` is unchanged."""
+    import copy
+
+    import torch
+
+    trained = load(copy.deepcopy(model), Path(adapter_dir)).eval()
+
+    def run(net: Any, ids: list[int]) -> np.ndarray:
+        with torch.inference_mode():
+            logits: np.ndarray = net(input_ids=torch.tensor([ids])).logits[0].float().numpy()
+        return logits
+
+    try:
+        return [run(model, t) for t in tokens], [run(trained, t) for t in tokens]
+    finally:
+        del trained

@@ -159,8 +159,9 @@ def adapter_refusal(adapter: PeftAdapter) -> str | None:
         )
     if method in ("prompt_tuning", "p_tuning", "prefix_tuning"):
         return (
-            "Prompt tuning learns virtual token embeddings, not weights: neither a GGUF "
-            "adapter nor a merged GGUF can carry them."
+            "Prompt tuning learns virtual token embeddings, not weights: a GGUF LoRA adapter "
+            "or a merged GGUF cannot carry them; its soft prompt export does "
+            "(`tuiapp adapters convert NAME`)."
         )
     if method != "lora":
         return f"The '{method}' method has no GGUF adapter form; only plain LoRA has."
@@ -208,7 +209,7 @@ def require_adapter_export(adapter: PeftAdapter) -> None:
     reason = adapter_refusal(adapter)
     if reason is None:
         return
-    hint = "" if "neither" in reason else f" {MERGE_HINT}"
+    hint = "" if "soft prompt" in reason else f" {MERGE_HINT}"
     raise NotConvertible(
         f"Cannot write a GGUF adapter for this {adapter.method} adapter: {reason}{hint}"
     )

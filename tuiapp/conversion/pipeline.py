@@ -1,25 +1,35 @@
-"""Convert, then check: the two exports as the app runs them (principle 4, every conversion is
-checked). Each returns an ``Export`` whose ``to_dict()`` is what the adapter record keeps."""
+"""Export, then check: any exporter as the app runs it (principle 4, every conversion is checked).
+
+The exporter (a plugin, ``tuiapp.plugins.exporters``) writes the file; the parity check that
+follows is the same for every exporter and depends only on what it ``produces``: a hot-swap file
+(GGUF LoRA or soft prompt) runs on the base in llama.cpp, a model runs alone. The transformers
+side is PEFT's ``PeftModel.from_pretrained``, or the method's own ``load`` for a method that is
+not a PEFT config. ``run_export`` returns an ``Export``; the adapter record keeps its
+``to_dict()``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from tuiapp.conversion.lora_gguf import convert_lora
-from tuiapp.conversion.merge import merge_export
 from tuiapp.conversion.parity import DEFAULT_PROMPTS, check_parity
+
+if TYPE_CHECKING:
+    from tuiapp.plugins.exporters import Exporter, ExportRequest
+    from tuiapp.plugins.methods import Method
 
 Progress = Callable[[str, float], None]
 
 
 @dataclass
 class Export:
-    kind: Literal["adapter", "merged"]  # a GGUF LoRA adapter, or a full GGUF
+    kind: str  # what the exporter produces: lora | soft_prompt | model
+    exporter: str
     path: str
-    conversion: dict[str, Any]  # ConversionResult / MergeResult as a dict
+    conversion: dict[str, Any]  # the exporter's figures (size, seconds, ...)
     parity: dict[str, Any] | None  # ParityReport as a dict; None when the check was skipped
 
     @property
@@ -29,103 +39,53 @@ class Export:
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
+            "exporter": self.exporter,
             "path": self.path,
             "conversion": self.conversion,
             "parity": self.parity,
         }
 
 
-def export_adapter(
-    adapter_dir: str | Path,
-    base_gguf: str | Path,
-    out_path: str | Path,
+def run_export(
+    exporter: Exporter,
+    request: ExportRequest,
     *,
-    outtype: str = "f32",
+    method: Method | None = None,
     parity: bool = True,
     prompts: Sequence[str] = DEFAULT_PROMPTS,
-    architecture: str | None = None,
-    base_sha256: str | None = None,
     reference: Any = None,
-    n_threads: int | None = None,
-    progress: Progress | None = None,
 ) -> Export:
-    """PEFT LoRA -> GGUF adapter, then the parity check against transformers + PEFT."""
-    report = progress or (lambda _stage, _fraction: None)
-    report("Converting the adapter to GGUF", 0.0)
-    result = convert_lora(
-        adapter_dir,
-        base_gguf,
-        out_path,
-        outtype,
-        architecture=architecture,
-        base_sha256=base_sha256,
-    )
-    checks = _ParityArgs(parity, prompts, reference, n_threads, base_sha256)
-    return _checked("adapter", result, adapter_dir, base_gguf, checks, _scaled(report, 0.1, 1.0))
+    """Run ``exporter`` on ``request``, then the parity check (unless disabled)."""
+    from dataclasses import replace
 
+    report = request.progress
+    merged = exporter.produces == "model"
+    # a merge does most of its work before the check; the other exports are quick
+    split = 0.5 if merged else 0.1
+    conversion = exporter.export(replace(request, progress=_scaled(report, 0.0, split)))
+    out = Path(request.out_path)
+    if not out.is_file():
+        from tuiapp.conversion.errors import ConversionError
 
-def export_merged(
-    adapter_dir: str | Path,
-    base_gguf: str | Path,
-    out_path: str | Path,
-    *,
-    quant: str = "Q4_K_M",
-    parity: bool = True,
-    prompts: Sequence[str] = DEFAULT_PROMPTS,
-    architecture: str | None = None,
-    base_sha256: str | None = None,
-    reference: Any = None,
-    n_threads: int | None = None,
-    progress: Progress | None = None,
-) -> Export:
-    """Merge + requantize, then the parity check of the merged GGUF."""
-    report = progress or (lambda _stage, _fraction: None)
-    result = merge_export(
-        adapter_dir,
-        base_gguf,
-        out_path,
-        quant,
-        architecture=architecture,
-        n_threads=n_threads,
-        progress=_scaled(report, 0.0, 0.5),
-    )
-    checks = _ParityArgs(parity, prompts, reference, n_threads, base_sha256)
-    return _checked("merged", result, adapter_dir, base_gguf, checks, _scaled(report, 0.5, 1.0))
-
-
-@dataclass
-class _ParityArgs:
-    enabled: bool
-    prompts: Sequence[str]
-    reference: Any
-    n_threads: int | None
-    base_sha256: str | None
-
-
-def _checked(
-    kind: Literal["adapter", "merged"],
-    result: Any,
-    adapter_dir: str | Path,
-    base_gguf: str | Path,
-    checks: _ParityArgs,
-    progress: Progress,
-) -> Export:
-    """The parity check of a finished conversion (unless disabled), packed as an ``Export``."""
-    report = None
-    if checks.enabled:
-        report = check_parity(
-            base_gguf,
-            adapter_dir,
-            result.path,
-            merged=kind == "merged",
-            prompts=checks.prompts,
-            reference=checks.reference,
-            n_threads=checks.n_threads,
-            base_sha256=checks.base_sha256,
-            progress=progress,
+        raise ConversionError(
+            f"The exporter '{exporter.name}' finished without writing {out.name}."
+        )
+    checked = None
+    if parity:
+        checked = check_parity(
+            request.base_gguf,
+            request.adapter_dir,
+            out,
+            merged=merged,
+            prompts=prompts,
+            reference=reference,
+            n_threads=request.n_threads,
+            base_sha256=request.base_sha256,
+            load=method.load if method is not None else None,
+            progress=_scaled(report, split, 1.0),
         ).to_dict()
-    progress("Done", 1.0)
-    return Export(kind, result.path, result.to_dict(), report)
+    report("Done", 1.0)
+    return Export(exporter.produces, exporter.name, str(out), dict(conversion), checked)
 
 
 def _scaled(report: Progress, low: float, high: float) -> Progress:

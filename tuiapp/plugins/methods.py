@@ -9,10 +9,11 @@ against it). The callables run only in the training process.
 import math
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-from tuiapp.errors import BadInput, NotFound
+from tuiapp.errors import BadInput
 
 OPTION_TYPES = ("int", "float", "bool", "choice", "str")
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -101,11 +102,9 @@ class Option:
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a method needs and what its output can become."""
+    """What a method needs to train. What its output can become is its exporters' business."""
 
     needs_cuda: bool = False  # refuses to start without a CUDA GPU (QLoRA's 4-bit base)
-    gguf_adapter_export: bool = False  # the adapter converts to a GGUF LoRA adapter
-    mergeable: bool = True  # the adapter can be merged into the base (then requantized)
     architectures: tuple[str, ...] | None = None  # GGUF architecture names; None: any
     needs_packages: tuple[str, ...] = ()  # importable modules required (checked before start)
 
@@ -129,22 +128,41 @@ class ModelContext:
 class Method:
     """A fine-tuning method.
 
-    ``build_config(options, model)`` returns the PEFT config (``peft.LoraConfig`` ...).
+    What it trains, one of two ways:
+
+    - a PEFT method gives ``build_config(options, model)``, returning the PEFT config
+      (``peft.LoraConfig`` ...); tuiapp wraps the base with ``peft.get_peft_model``, saves with
+      ``save_pretrained`` and reloads with ``PeftModel.from_pretrained``;
+    - any other method gives ``attach(model, options, context)``, which adds its own trainable
+      modules to the loaded base (freezing the rest) and returns the model to train,
+      ``save(model, directory)``, which writes what was trained, and ``load(model, directory)``,
+      which attaches the saved modules to a fresh base for the parity check and returns it.
+      ``save`` writes only what the method trained; ``load`` must give a model whose forward
+      takes ``input_ids`` and returns ``.logits`` for those positions.
+
+    ``exporters`` names, in order of preference, the exporters (``tuiapp.plugins.exporters``)
+    that turn the saved adapter into what llama.cpp runs; the first hot-swappable one is what
+    ``tuiapp adapters convert`` uses, the first producing a model what ``adapters merge`` uses.
     ``load_kwargs(options)`` returns extra ``from_pretrained`` keyword arguments for the base
     (QLoRA's 4-bit quantization config). ``prepare_model(model, options)`` adjusts the loaded base
-    before PEFT wraps it. ``training_defaults`` overrides defaults of the training options
-    (``learning_rate`` ...). The callables run only in the training process: import heavy
-    libraries inside them.
+    before the method attaches to it; it gets the method's options and the training options
+    together (no name is shared). ``training_defaults`` overrides defaults of the training options
+    (``learning_rate`` ...). The callables run only in the training and conversion processes:
+    import heavy libraries inside them.
     """
 
     name: str
     description: str
-    build_config: Callable[[dict[str, Any], ModelContext], Any]
+    build_config: Callable[[dict[str, Any], ModelContext], Any] | None = None
     options: tuple[Option, ...] = ()
     capabilities: Capabilities = field(default_factory=Capabilities)
     training_defaults: dict[str, Any] = field(default_factory=dict)
     load_kwargs: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     prepare_model: Callable[[Any, dict[str, Any]], Any] | None = None
+    exporters: tuple[str, ...] = ()
+    attach: Callable[[Any, dict[str, Any], ModelContext], Any] | None = None
+    save: Callable[[Any, Path], None] | None = None
+    load: Callable[[Any, Path], Any] | None = None
     plugin: str = ""  # filled in by the registry: the entry point that registered it
 
     def option(self, name: str) -> Option:
@@ -167,6 +185,8 @@ class Method:
             "options": [o.to_dict() for o in self.options],
             "capabilities": self.capabilities.to_dict(),
             "training_defaults": dict(self.training_defaults),
+            "exporters": list(self.exporters),
+            "peft": self.build_config is not None,
         }
 
 
@@ -202,73 +222,3 @@ def parse_assignments(pairs: Iterable[str]) -> dict[str, str]:
             raise BadInput(f"--opt expects key=value, got {pair!r}")
         out[key] = value
     return out
-
-
-@dataclass
-class BrokenPlugin:
-    """A plugin that could not be loaded or failed while registering."""
-
-    name: str  # entry point name
-    module: str  # what the entry point points at
-    distribution: str
-    error: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class MethodRegistry:
-    """Methods by name; refuses duplicates and bad names loudly (like peft's tuner registry)."""
-
-    def __init__(self) -> None:
-        self._methods: dict[str, Method] = {}
-        self.broken: list[BrokenPlugin] = []
-
-    def register(self, method: Method, plugin: str = "") -> None:
-        self.register_all([method], plugin)
-
-    def register_all(self, methods: list[Method], plugin: str = "") -> None:
-        """Add ``methods`` (one plugin's) all together, or none of them if any is invalid."""
-        names: set[str] = set()
-        for method in methods:
-            self._check(method)
-            if method.name in names:
-                raise PluginError(f"method '{method.name}' is registered twice by {plugin or '?'}")
-            names.add(method.name)
-        for method in methods:
-            self._methods[method.name] = replace(method, plugin=plugin) if plugin else method
-
-    def _check(self, method: Method) -> None:
-        if not isinstance(method, Method):
-            raise PluginError(f"register() expects a tuiapp.plugins.methods.Method, got {method!r}")
-        if not NAME.match(method.name):
-            raise PluginError(
-                f"method name {method.name!r} must be lower-case letters, digits, '-' or '_'"
-            )
-        if method.name in self._methods:
-            other = self._methods[method.name].plugin
-            raise PluginError(f"method '{method.name}' is already registered by {other or '?'}")
-        if not callable(method.build_config):
-            raise PluginError(f"method '{method.name}': build_config must be callable")
-        for opt in method.options:
-            opt.check_schema()
-        names = [o.name for o in method.options]
-        if len(names) != len(set(names)):
-            raise PluginError(f"method '{method.name}': duplicate option names")
-
-    def get(self, name: str) -> Method:
-        try:
-            return self._methods[name]
-        except KeyError:
-            known = ", ".join(self._methods) or "none"
-            hint = "; some plugins are broken, see `tuiapp methods list`" if self.broken else ""
-            raise NotFound(f"Unknown method '{name}' (available: {known}){hint}.") from None
-
-    def names(self) -> list[str]:
-        return list(self._methods)
-
-    def list(self) -> list[Method]:
-        return list(self._methods.values())
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._methods

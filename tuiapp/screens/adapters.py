@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from tuiapp.conversion.jobs import ExportJob
 
 COLUMNS = ("name", "method", "base", "GGUF adapter", "parity", "eval loss", "created")
-KINDS = {"adapter": "GGUF adapter (f32)", "merge": "merged model (Q4_K_M)"}
+KINDS = {"adapter": "hot-swap file (GGUF LoRA or soft prompt)", "merge": "merged model (Q8_0)"}
 
 
 def created_text(created: str) -> str:

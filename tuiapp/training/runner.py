@@ -1,7 +1,8 @@
 """One training run, top to bottom. Runs in the child process (``python -m tuiapp.training``).
 
-Phases: method and options -> device -> base model (cached dequantized GGUF) -> data -> PEFT
-adapter -> Trainer -> train or resume -> final evaluation -> save and register in one step.
+Phases: method and options -> device -> base model (cached dequantized GGUF) -> data -> the
+method attaches its trainable modules (PEFT or its own) -> Trainer -> train or resume -> final
+evaluation -> save and register in one step.
 Under ``accelerate launch`` every rank runs this; only rank 0 writes events and the database.
 """
 
@@ -14,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from peft import get_peft_model
 
 from tuiapp.errors import TuiappError
 from tuiapp.plugins.manager import load_methods
-from tuiapp.plugins.methods import ModelContext, validate_options
+from tuiapp.plugins.methods import Method, ModelContext, validate_options
 from tuiapp.store import open_db
 from tuiapp.training.batches import Collator, encode_all
 from tuiapp.training.cache import ensure_cached, load_base
@@ -82,7 +82,7 @@ def train(config: RunConfig, emit: Emitter, cancel: CancelFlag) -> str:
     extra = method.load_kwargs(options) if method.load_kwargs else {}
     model, tokenizer = load_base(hf_dir, dtype, extra)
     if method.prepare_model is not None:
-        model = method.prepare_model(model, options)
+        model = method.prepare_model(model, train_opts | options)
 
     # -- 4. data: completion-only labels, over-long rows cut and counted -----------------------
     rows = read_rows(Path(config.data_path))
@@ -94,7 +94,7 @@ def train(config: RunConfig, emit: Emitter, cancel: CancelFlag) -> str:
 
     # -- 5. the adapter, built by the method's plugin ------------------------------------------
     context = ModelContext(config.base.architecture, model.config.model_type, str(hf_dir))
-    model = get_peft_model(model, method.build_config(options, context))
+    model = attach(method, model, options, context)
 
     # -- 6. the Trainer, with our callback turning its hooks into events -----------------------
     checkpoints = config.checkpoints_dir
@@ -168,7 +168,11 @@ def train(config: RunConfig, emit: Emitter, cancel: CancelFlag) -> str:
         metrics["eval_loss"] = round(trainer.evaluate()["eval_loss"], 6)  # emits `eval`
     staged = adapters_dir() / f".{config.out_name}.run{config.run_id}.partial"
     try:
-        trainer.save_model(str(staged))  # every rank: FSDP/DeepSpeed gather the weights here
+        if method.save is None:  # PEFT: every rank, FSDP/DeepSpeed gather the weights here
+            trainer.save_model(str(staged))
+        elif main:
+            staged.mkdir(parents=True, exist_ok=True)
+            method.save(trainer.model, staged)
         if not main or store is None:
             return "done"
         (staged / "training_args.bin").unlink(missing_ok=True)  # a pickle nobody needs
@@ -202,8 +206,6 @@ def train(config: RunConfig, emit: Emitter, cancel: CancelFlag) -> str:
                 options=options,
                 dataset_hash=config.dataset_hash,
                 metrics=metrics,
-                gguf_adapter_export=method.capabilities.gguf_adapter_export,
-                mergeable=method.capabilities.mergeable,
             ),
             metrics=metrics,
             step=state.global_step,
@@ -214,6 +216,16 @@ def train(config: RunConfig, emit: Emitter, cancel: CancelFlag) -> str:
     shutil.rmtree(checkpoints, ignore_errors=True)  # the adapter is what remains of a done run
     emit("finished", adapter=adapter.name, path=adapter.path, metrics=metrics)
     return "done"
+
+
+def attach(method: Method, model: Any, options: dict[str, Any], context: ModelContext) -> Any:
+    """The base with the method's trainable modules: its own ``attach``, or PEFT's wrapper."""
+    if method.attach is not None:
+        return method.attach(model, options, context)
+    from peft import get_peft_model
+
+    assert method.build_config is not None  # the registry checked one of the two is given
+    return get_peft_model(model, method.build_config(options, context))
 
 
 def _last_complete(checkpoints: Path) -> str | None:

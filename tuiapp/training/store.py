@@ -18,6 +18,7 @@ import sqlite_utils
 
 from tuiapp.errors import BadInput, NotFound
 from tuiapp.paths import data_dir
+from tuiapp.plugins.exporters import Reach
 from tuiapp.store import db_lock, insert_row, transaction
 
 _JSON = ("options", "training", "metrics", "exports")
@@ -85,8 +86,6 @@ class Adapter:
     options: dict[str, Any] = field(default_factory=dict)
     dataset_hash: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
-    gguf_adapter_export: bool = False
-    mergeable: bool = True
     created: str = ""
     # Conversions of this adapter: "adapter" (GGUF LoRA adapter) and "merged-<QUANT>" (full
     # GGUF), each ``Export.to_dict()`` plus ``created``: path, conversion figures, parity report.
@@ -112,16 +111,25 @@ class Adapter:
         ]
 
     @property
+    def reach(self) -> Reach:
+        """How adapters of this method reach llama.cpp, from its exporters (as installed now)."""
+        from tuiapp.plugins.manager import load_methods
+
+        return load_methods().reach(self.method)
+
+    @property
     def export_state(self) -> str:
-        """How the adapter reaches llama.cpp: gguf (a converted adapter), merged (a merged
-        model only), convert or merge (not done yet), peft (neither is possible)."""
+        """How the adapter reaches llama.cpp: gguf (a converted hot-swap file: GGUF LoRA or
+        soft prompt), merged (a merged model only), convert or merge (not done yet), peft
+        (no exporter can)."""
         if self.gguf:
             return "gguf"
         if self.merged:
             return "merged"
-        if self.gguf_adapter_export:
+        reach = self.reach
+        if reach.hot_swap is not None:
             return "convert"
-        return "merge" if self.mergeable else "peft"
+        return "merge" if reach.merge is not None else "peft"
 
     @property
     def parity_state(self) -> str:
@@ -168,13 +176,8 @@ def usable_gguf(adapter: Adapter, base_sha256: str | None = None, model_name: st
             f"(sha256 {(base_sha256 or '?')[:12]}…)."
         )
     if adapter.gguf is None:
-        hint = (
-            f"convert it first: `tuiapp adapters convert {name}`"
-            if adapter.gguf_adapter_export
-            else f"{adapter.method} adapters cannot be hot-swapped; use the merged model "
-            f"instead (`tuiapp adapters merge {name}`)"
-        )
-        raise BadInput(f"Adapter '{name}' has no GGUF adapter file: {hint}.")
+        hint = adapter.reach.hint(name)
+        raise BadInput(f"Adapter '{name}' has no file llama.cpp can switch to: {hint}.")
     return adapter.gguf
 
 
@@ -370,6 +373,7 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 
 def _adapter(row: dict[str, Any]) -> Adapter:
     data = _decode(row)
-    data["gguf_adapter_export"] = bool(data["gguf_adapter_export"])
-    data["mergeable"] = bool(data["mergeable"])
+    # columns of records made before exporters: what can be done is the method's exporters' call
+    data.pop("gguf_adapter_export", None)
+    data.pop("mergeable", None)
     return Adapter(**data)

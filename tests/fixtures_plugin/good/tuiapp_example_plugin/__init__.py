@@ -3,7 +3,7 @@
 from typing import Any
 
 from tuiapp.plugins.hookspecs import hookimpl
-from tuiapp.plugins.methods import Capabilities, Method, ModelContext, Option
+from tuiapp.plugins.methods import Method, ModelContext, Option
 
 
 def build_tiny_lora(options: dict[str, Any], model: ModelContext) -> Any:
@@ -30,7 +30,7 @@ def register_methods(register):  # type: ignore[no-untyped-def]
             description="Rank-2 LoRA on the query and value projections (example plugin).",
             build_config=build_tiny_lora,
             options=(Option("rank", "int", 2, "LoRA rank.", min=1, max=64),),
-            capabilities=Capabilities(gguf_adapter_export=True),
+            exporters=("gguf-lora",),
             training_defaults={"learning_rate": 2e-3},
         )
     )
@@ -41,5 +41,6 @@ def register_methods(register):  # type: ignore[no-untyped-def]
             build_config=build_tiny_lora,
             options=(Option("rank", "int", 2, "LoRA rank.", min=1, max=64),),
             load_kwargs=refuse_to_load,
+            exporters=("gguf-lora",),
         )
     )
