@@ -11,7 +11,7 @@ from tests.helpers.tiny_models import ARCHITECTURES, tiny_gguf
 from tuiapp.chat.engine.adapters import AdapterSlots
 from tuiapp.chat.engine.soft_prompt import PLACEHOLDER, read_soft_prompt
 from tuiapp.conversion import AdapterMismatch, NotConvertible, check_parity
-from tuiapp.conversion.parity import eval_logits
+from tuiapp.conversion.parity import ADAPTER_EFFECT_SHARE, eval_logits
 from tuiapp.conversion.soft_prompt import convert_soft_prompt
 from tuiapp.errors import EngineError
 
@@ -133,4 +133,6 @@ def test_parity_check_of_a_soft_prompt_passes_and_catches_a_wrong_scale(tiny, tm
     vectors = read_soft_prompt(tmp_path / "pt.gguf").vectors / 8.0
     write_soft_prompt(tmp_path / "bad.gguf", "gemma3", vectors, None, "bad")
     bad = check_parity(base, tmp_path / "pt", tmp_path / "bad.gguf", reference=model)
-    assert not bad.passed and "soft prompt GGUF" in (bad.warning or "")
+    assert not bad.passed and "soft prompt GGUF" in (bad.warning or ""), bad
+    # a wrong embedding space costs a share of the effect far above what quantization explains
+    assert bad.kl_mean > 2 * ADAPTER_EFFECT_SHARE * bad.effect_kl_mean

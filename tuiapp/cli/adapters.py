@@ -88,10 +88,11 @@ def _parity_line(parity: dict[str, Any] | None) -> str:
     if parity is None:
         return "parity not checked"
     verdict = "passed" if parity["passed"] else "FAILED"
+    note = f"\n{parity['note']}" if parity.get("note") else ""
     return (
         f"parity {verdict}: KL {parity['kl_mean']:.2e} (threshold {parity['threshold']:.2e}, "
         f"quantization noise {parity['noise_kl_mean']:.2e}), top-1 "
-        f"{parity['top1_agreement']:.1%} over {parity['positions']} positions"
+        f"{parity['top1_agreement']:.1%} over {parity['positions']} positions{note}"
     )
 
 

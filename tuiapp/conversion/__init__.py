@@ -12,7 +12,7 @@ inside the functions that need them. Conversion is meant to run in a child proce
 """
 
 from tuiapp.conversion.errors import AdapterMismatch, ConversionError, NotConvertible
-from tuiapp.conversion.lora_gguf import ConversionResult, convert_lora
+from tuiapp.conversion.lora_gguf import ConversionResult, convert_lora, write_lora_gguf
 from tuiapp.conversion.merge import QUANT_TYPES, MergeResult, merge_export
 from tuiapp.conversion.parity import ParityReport, check_parity
 from tuiapp.conversion.peft_files import adapter_refusal, merge_refusal, read_peft_adapter
@@ -34,6 +34,7 @@ __all__ = [
     "SoftPromptResult",
     "convert_soft_prompt",
     "run_export",
+    "write_lora_gguf",
     "write_soft_prompt",
     "merge_export",
     "merge_refusal",

@@ -104,6 +104,57 @@ def convert_lora(
     )
 
 
+def write_lora_gguf(
+    out_path: str | Path,
+    base_gguf: str | Path,
+    updates: dict[str, tuple[Any, Any]],
+    *,
+    base_sha256: str | None = None,
+    name: str = "adapter",
+) -> ConversionResult:
+    """Write a GGUF LoRA adapter from low-rank updates of HF modules: for a plugin's own
+    exporter, whose method is not PEFT's.
+
+    ``updates`` maps an HF module name (``model.layers.0.self_attn.q_proj``) to ``(A, B)`` with
+    A (r, in) and B (out, r) float arrays such that the module's weight grows by ``B @ A``
+    (any scale already in B). Names, shapes and llama.cpp's row order are handled here as for
+    a PEFT adapter; a module the base has no tensor for is refused before anything is written.
+    """
+    import numpy as np
+
+    start = time.perf_counter()
+    base = read_base(base_gguf)
+    pairs: list[LoraPair] = []
+    for module, (a, b) in sorted(updates.items()):
+        a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+        if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[1]:
+            raise ConversionError(
+                f"The update for {module} must be A (r, in) and B (out, r); got "
+                f"{a.shape} and {b.shape}."
+            )
+        tensor = target_tensor(module, base)
+        check_shape(tensor, module, (b.shape[0], a.shape[1]), base)
+        # llama.cpp adds alpha / r · B·A; alpha is written as 1, so B goes in multiplied by r
+        rank = a.shape[0]
+        b = base.permute_rows(tensor, b) * np.float32(rank)
+        pairs.append(LoraPair(tensor, module, np.ascontiguousarray(a), np.ascontiguousarray(b)))
+    if not pairs:
+        raise ConversionError("No updates to write.")
+    out = Path(out_path)
+    write_adapter_gguf(out, base.architecture, pairs, 1.0, "f32", base_sha256, name)
+    return ConversionResult(
+        path=str(out),
+        architecture=base.architecture,
+        method="lora",
+        alpha=1.0,
+        ranks=sorted({int(p.lora_b.shape[1]) for p in pairs}),
+        pairs=len(pairs),
+        outtype="f32",
+        size=out.stat().st_size,
+        seconds=time.perf_counter() - start,
+    )
+
+
 def check_architecture(adapter: PeftAdapter, base: BaseGGUF, expected: str | None) -> None:
     trained_on = expected or adapter.architecture_hint()
     if trained_on and gguf_arch_for_model_type(trained_on) != base.architecture:

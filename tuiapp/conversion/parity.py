@@ -45,6 +45,13 @@ MIN_DELTA_CORRELATION = 0.7
 # share of the adapter's effect is accepted; beyond it rounding drowns the adapter.
 MERGED_EFFECT_SHARE = 0.3
 MIN_MERGED_CORRELATION = 0.8
+# A hot-swap file runs exactly, but on top of the quantized base, whose error grows with how far
+# the adapter moves the activations from the base's own regime. Measured: a 40-step prompt-tuning
+# soft prompt on Gemma 3 270M Q4_K_M moves the logits by KL 4.8 (20 virtual tokens) and llama.cpp
+# follows at KL 0.062 (1.3% of that; correlation 0.986, top-1 93%), 11x the base's noise of 0.0055.
+# So up to this share of the effect is accepted too; a conversion error (wrong scale, wrong
+# tensors) costs a share near 1 or a correlation near 0.
+ADAPTER_EFFECT_SHARE = 0.03
 # Base-vs-base KL above this means transformers did not load the GGUF as llama.cpp runs it (a
 # GGUF-loader gap, e.g. unread RoPE scaling): a threshold relative to it would vouch for nothing.
 MAX_NOISE = 0.1
@@ -73,6 +80,7 @@ class ParityReport:
     passed: bool
     seconds: float
     warning: str | None = None
+    note: str | None = None  # what the check could not vouch for, when it passed anyway
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,15 +131,23 @@ def check_parity(
         hf_base, hf_target = peft_logits(model, adapter_dir, tokens)
     report("Comparing", 0.95)
     stats = compare(hf_base, hf_target, ll_base, ll_target)
-    threshold = max(MIN_THRESHOLD, NOISE_FACTOR * stats["noise_kl_mean"])
+    threshold = max(
+        MIN_THRESHOLD,
+        NOISE_FACTOR * stats["noise_kl_mean"],
+        ADAPTER_EFFECT_SHARE * stats["effect_kl_mean"],
+    )
     min_correlation = MIN_DELTA_CORRELATION
     if merged:  # requantizing the merged weights is a fresh quantization: allow its share
         threshold = max(threshold, MERGED_EFFECT_SHARE * stats["effect_kl_mean"])
         min_correlation = MIN_MERGED_CORRELATION
     correlation = stats["delta_correlation"]
+    # A hot-swap file applies the update exactly; when the update moves the predictions less
+    # than the base's own quantization noise, their deltas cannot line up and say nothing. A
+    # merge is different: there a low correlation means the requantization lost the update.
+    faint = not merged and stats["effect_kl_mean"] < stats["noise_kl_mean"]
     passed = (
         stats["kl_mean"] <= threshold
-        and (correlation is None or correlation >= min_correlation)
+        and (correlation is None or faint or correlation >= min_correlation)
         and stats["noise_kl_mean"] <= MAX_NOISE  # else the reference itself is not the base
     )
     result = ParityReport(
@@ -146,6 +162,12 @@ def check_parity(
     )
     if not passed:
         result.warning = warning_text(result)
+    elif faint:
+        result.note = (
+            f"The adapter moves the predictions less than the base's quantization noise (effect "
+            f"KL {stats['effect_kl_mean']:.2g} < noise {stats['noise_kl_mean']:.2g}): the check "
+            "confirms it does not break them, not the direction of its small effect."
+        )
     report("Parity check done", 1.0)
     return result
 
@@ -172,17 +194,17 @@ def warning_text(r: ParityReport) -> str:
         reasons.append(
             f"KL {r.kl_mean:.4g} (max {r.kl_max:.4g}) is above the threshold "
             f"{r.threshold:.4g} set from the base quantization noise "
-            f"{r.noise_kl_mean:.4g}"
-            + (
-                f" and the adapter's own effect {r.effect_kl_mean:.4g}"
-                if r.target == "merged"
-                else ""
-            )
+            f"{r.noise_kl_mean:.4g} and the adapter's own effect {r.effect_kl_mean:.4g}"
         )
     floor = MIN_MERGED_CORRELATION if r.target == "merged" else MIN_DELTA_CORRELATION
     if r.delta_correlation is not None and r.delta_correlation < floor:
         reasons.append(
             f"the adapter's effect correlates only {corr} between the runtimes (needs {floor})"
+            + (
+                ": the requantization has lost most of the update"
+                if r.target == "merged" and r.delta_correlation < 0.5
+                else ""
+            )
         )
     return (
         f"PARITY CHECK FAILED: llama.cpp with the {r.target} GGUF does not predict what the "

@@ -4,6 +4,7 @@ from typing import Any
 
 from tuiapp.plugins.hookspecs import hookimpl
 from tuiapp.plugins.methods import Method, ModelContext, Option
+from tuiapp_example_plugin.own_method import EXAMPLE_LORA, LOW_RANK
 
 
 def build_tiny_lora(options: dict[str, Any], model: ModelContext) -> Any:
@@ -23,7 +24,13 @@ def refuse_to_load(options: dict[str, Any]) -> dict[str, Any]:
 
 
 @hookimpl
+def register_exporters(register):  # type: ignore[no-untyped-def]
+    register(EXAMPLE_LORA)
+
+
+@hookimpl
 def register_methods(register):  # type: ignore[no-untyped-def]
+    register(LOW_RANK)
     register(
         Method(
             name="tiny_lora",
