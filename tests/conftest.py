@@ -84,3 +84,14 @@ def embedded_base_cache(
         env.setenv("TUIAPP_HOME", str(home))
         ensure_cached(base, lambda message: None)
     return shared_base_cache / EXPECTED_SHA256
+
+
+@pytest.fixture
+def train_home(home_with_model: Path, shared_base_cache: Path, monkeypatch) -> Path:
+    """A data dir with the embedded model whose base cache is the session's shared one, and a
+    fresh plugin registry: what the training tests start from."""
+    from tuiapp.plugins import manager as plugins
+
+    (home_with_model / "base-cache").symlink_to(shared_base_cache, target_is_directory=True)
+    monkeypatch.setattr(plugins, "_registry", None)
+    return home_with_model

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from tuiapp.chat.models import ModelRegistry
-from tuiapp.plugins import manager as plugins
 from tuiapp.store import open_db
 from tuiapp.training import DataSource, TrainRequest, resume_training, start_training
 from tuiapp.training.store import AdapterStore
@@ -44,13 +43,6 @@ NAMES = [
     "Tess",
 ]
 FAST = {"batch_size": "4", "max_seq_len": "48", "learning_rate": "2e-3", "warmup_ratio": "0"}
-
-
-@pytest.fixture
-def train_home(home_with_model: Path, shared_base_cache: Path, monkeypatch) -> Path:
-    (home_with_model / "base-cache").symlink_to(shared_base_cache, target_is_directory=True)
-    monkeypatch.setattr(plugins, "_registry", None)
-    return home_with_model
 
 
 @pytest.fixture

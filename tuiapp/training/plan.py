@@ -88,15 +88,16 @@ def plan_training(request: TrainRequest, db: sqlite_utils.Database | None = None
     check_train_stack()
     method = load_methods().get(request.method)
     method_options, train_options = split_options(method, request.options)
-    missing = [p for p in method.capabilities.needs_packages if importlib.util.find_spec(p) is None]
-    if missing:
-        raise BadInput(
-            f"Method '{method.name}' needs {', '.join(missing)}: pip install {' '.join(missing)}"
-        )
+    # the GPU first: installing a package would not help a machine without one
     if method.capabilities.needs_cuda and _torch_is_cpu_build():
         raise BadInput(
             f"Method '{method.name}' needs a CUDA GPU, and the installed torch is a "
             "CPU build; on this machine use lora (or dora, ia3, prompt_tuning)."
+        )
+    missing = [p for p in method.capabilities.needs_packages if importlib.util.find_spec(p) is None]
+    if missing:
+        raise BadInput(
+            f"Method '{method.name}' needs {', '.join(missing)}: pip install {' '.join(missing)}"
         )
     base, fmt = resolve_base(request.model, db)
     check_architecture(base, method)

@@ -27,9 +27,7 @@ def _wrap(linear: Any, rank: int) -> Any:
             super().__init__()
             self.base = linear
             generator = torch.Generator().manual_seed(0)
-            self.a = nn.Parameter(
-                torch.randn(rank, linear.in_features, generator=generator) * 0.02
-            )
+            self.a = nn.Parameter(torch.randn(rank, linear.in_features, generator=generator) * 0.02)
             self.b = nn.Parameter(
                 torch.randn(linear.out_features, rank, generator=generator) * 0.02
             )
@@ -43,7 +41,7 @@ def _wrap(linear: Any, rank: int) -> Any:
 def attach(model: Any, options: dict[str, Any], context: ModelContext) -> Any:
     for param in model.parameters():
         param.requires_grad_(False)
-    for name, module in list(model.named_modules()):
+    for module in list(model.modules()):
         for target in TARGETS:
             child = getattr(module, target, None)
             if child is not None and hasattr(child, "in_features"):
