@@ -3,7 +3,7 @@
 exactly as the method's own modules do in transformers."""
 
 import copy
-import sys
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +15,19 @@ from tuiapp.conversion import AdapterMismatch, write_lora_gguf
 from tuiapp.plugins.exporters import ExportRequest
 from tuiapp.plugins.methods import ModelContext
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures_plugin" / "good"))
-from tuiapp_example_plugin import own_method  # noqa: E402
+
+def _load_own_method():
+    """The example plugin's module, loaded from its file: putting its folder on sys.path would
+    make the plugin's entry point visible to every later test."""
+    path = Path(__file__).parent / "fixtures_plugin/good/tuiapp_example_plugin/own_method.py"
+    spec = importlib.util.spec_from_file_location("example_own_method", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+own_method = _load_own_method()
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3"])  # llama: q rows are permuted in the GGUF

@@ -226,7 +226,7 @@ def test_a_plugin_registered_directly_with_pluggy_goes_through_the_same_path():
 def test_a_plugin_that_fails_to_import_is_listed_as_broken_and_the_rest_works(monkeypatch):
     env = with_fixture(monkeypatch, "broken", "good")
     registry = plugins.load_methods(refresh=True)
-    assert BUILTINS | {"tiny_lora", "fails_to_load"} == set(registry.names())
+    assert BUILTINS | {"tiny_lora", "fails_to_load", "low_rank"} == set(registry.names())
     [broken] = registry.broken
     assert broken.name == "broken" and broken.distribution == "tuiapp-broken-plugin"
     assert "ImportError" in broken.error and "imaginary-accelerator" in broken.error
