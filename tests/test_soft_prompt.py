@@ -7,10 +7,10 @@ import copy
 import numpy as np
 import pytest
 
-from tests.helpers.tiny_models import ARCHITECTURES, tiny_gguf
+from tests.helpers.tiny_models import ARCHITECTURES, random_lora, tiny_gguf
 from tuiapp.chat.engine.adapters import AdapterSlots
-from tuiapp.chat.engine.soft_prompt import PLACEHOLDER, read_soft_prompt
-from tuiapp.conversion import AdapterMismatch, NotConvertible, check_parity
+from tuiapp.chat.engine.soft_prompt import PLACEHOLDER, read_soft_prompt, virtual_tokens
+from tuiapp.conversion import AdapterMismatch, NotConvertible, check_parity, convert_lora
 from tuiapp.conversion.parity import ADAPTER_EFFECT_SHARE, eval_logits
 from tuiapp.conversion.soft_prompt import convert_soft_prompt
 from tuiapp.errors import EngineError
@@ -77,10 +77,15 @@ def test_the_virtual_tokens_stay_cached_as_a_prefix(tiny, tmp_path):
     model, base = tiny["llama"]
     prompt_tuned(model, n_tokens=3).save_pretrained(tmp_path / "pt")
     convert_soft_prompt(tmp_path / "pt", base, tmp_path / "pt.gguf")
+    random_lora(copy.deepcopy(model), ["q_proj"]).save_pretrained(tmp_path / "lora")
+    convert_lora(tmp_path / "lora", base, tmp_path / "lora.gguf")
+    mix = {str(tmp_path / "pt.gguf"): 1.0, str(tmp_path / "lora.gguf"): 1.0}
+    assert virtual_tokens(mix) == 3  # what the chat keeps free in its context budget
     llm = llama(base)
     slots = AdapterSlots()
-    slots.apply(llm, {str(tmp_path / "pt.gguf"): 1.0})
+    slots.apply(llm, mix)  # a LoRA mixes beside the soft prompt
     prefix = slots.prefix
+    assert prefix is not None and set(slots.loaded) == {str(tmp_path / "lora.gguf")}
     ids = llm.tokenize(TEXT, add_bos=True)
     tokens = prefix.tokens(llm, ids)
     assert tokens[:3] == [PLACEHOLDER] * 3 and tokens[3:] == ids and prefix.primed(llm)
@@ -98,8 +103,6 @@ def test_the_virtual_tokens_stay_cached_as_a_prefix(tiny, tmp_path):
 
 
 def test_soft_prompt_refusals_name_the_problem(tiny, tmp_path):
-    from tests.helpers.tiny_models import random_lora
-
     model, base = tiny["llama"]
     random_lora(copy.deepcopy(model), ["q_proj"]).save_pretrained(tmp_path / "lora")
     with pytest.raises(NotConvertible, match="virtual token embeddings"):

@@ -7,7 +7,8 @@ import click
 from click.core import ParameterSource
 
 from tuiapp.chat.engine.sampling import SamplingParams
-from tuiapp.chat.service import ChatService, Reply, parse_adapter_spec
+from tuiapp.chat.reply import Reply
+from tuiapp.chat.service import ChatService, parse_adapter_spec
 from tuiapp.cli.jobs import sigterm_as_ctrl_c
 from tuiapp.cli.output import json_option, print_json, read_text_input
 from tuiapp.cli.root import cli

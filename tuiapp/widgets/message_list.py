@@ -17,7 +17,7 @@ from textual.worker import get_current_worker
 
 from tuiapp.chat.engine.engine import Completion
 from tuiapp.chat.history import Message as StoredMessage
-from tuiapp.chat.service import Reply
+from tuiapp.chat.reply import Reply
 from tuiapp.errors import TuiappError
 from tuiapp.widgets.message_view import MessageView
 

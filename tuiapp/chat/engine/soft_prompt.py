@@ -93,6 +93,20 @@ def is_soft_prompt(reader: Any) -> bool:
     return field is not None and bytes(field.parts[-1]).decode() == ADAPTER_TYPE
 
 
+def virtual_tokens(mix: dict[str, float]) -> int:
+    """Context positions the soft prompts of an adapter mix (path -> scale) take: read from
+    the files' headers, so any thread may ask."""
+    from tuiapp.chat.models.gguf_info import open_gguf
+
+    total = 0
+    for path in mix:
+        reader = open_gguf(path)
+        field = reader.fields.get(N_TOKENS_KEY)
+        if is_soft_prompt(reader) and field is not None:
+            total += int(field.contents())
+    return total
+
+
 def read_soft_prompt(path: str | Path) -> SoftPrompt:
     """Read a soft prompt GGUF; EngineError naming the file when it is not a readable one."""
     import numpy as np
