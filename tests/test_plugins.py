@@ -25,8 +25,8 @@ from tuiapp.plugins.methods import (
 from tuiapp.plugins.registry import MethodRegistry
 
 FIXTURES = Path(__file__).parent / "fixtures_plugin"
-BUILTINS = {"lora", "dora", "ia3", "qlora", "prompt_tuning"}
-EXPORTERS = {"gguf-lora", "merged", "soft-prompt"}
+BUILTINS = {"lora", "dora", "ia3", "qlora", "prompt_tuning", "adapter_tuning", "steering"}
+EXPORTERS = {"gguf-lora", "merged", "soft-prompt", "bottleneck-lora", "control-vector"}
 
 
 @pytest.fixture(autouse=True)
@@ -82,6 +82,8 @@ def test_builtin_methods_load_through_the_entry_point_group_like_a_third_party()
         "dora": (None, "merged"),
         "ia3": (None, "merged"),
         "prompt_tuning": ("soft_prompt", None),
+        "adapter_tuning": ("lora", None),
+        "steering": ("control_vector", None),
     }
     caps = registry.get("qlora").capabilities
     assert caps.needs_cuda and "bitsandbytes" in caps.needs_packages

@@ -176,11 +176,16 @@ def check_parity(
 
 
 def target_kind(path: str | Path) -> str:
-    """How a report names a hot-swap file: ``adapter`` (GGUF LoRA) or ``soft prompt``."""
+    """How a report names a hot-swap file: ``adapter`` (GGUF LoRA), ``soft prompt`` or
+    ``control vector``."""
+    from tuiapp.chat.engine.control_vector import is_control_vector
     from tuiapp.chat.engine.soft_prompt import is_soft_prompt
     from tuiapp.chat.models.gguf_info import open_gguf
 
-    return "soft prompt" if is_soft_prompt(open_gguf(path)) else "adapter"
+    reader = open_gguf(path)
+    if is_soft_prompt(reader):
+        return "soft prompt"
+    return "control vector" if is_control_vector(reader) else "adapter"
 
 
 def warning_text(r: ParityReport) -> str:

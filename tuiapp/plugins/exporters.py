@@ -6,6 +6,8 @@ is one of the three forms the chat engine can run:
 - ``lora``: a GGUF LoRA adapter, hot-swapped per conversation (``llama_adapter_lora``);
 - ``soft_prompt``: a soft prompt GGUF, fed as input embeddings ahead of the prompt, hot-swapped
   the same way (``tuiapp.chat.engine.soft_prompt``);
+- ``control_vector``: llama.cpp's control-vector GGUF, added to each layer's output at a
+  strength, hot-swapped the same way (``tuiapp.chat.engine.control_vector``);
 - ``model``: a full GGUF with the adapter merged in, chatted with as a model of its own.
 
 Everything else (which surface offers "convert" or "merge", what a refusal points to, how the
@@ -22,8 +24,8 @@ from typing import Any
 
 from tuiapp.plugins.methods import NAME, Option, PluginError
 
-PRODUCES = ("lora", "soft_prompt", "model")
-HOT_SWAP = ("lora", "soft_prompt")  # files the engine switches per conversation
+PRODUCES = ("lora", "soft_prompt", "control_vector", "model")
+HOT_SWAP = ("lora", "soft_prompt", "control_vector")  # files switched per conversation
 Progress = Callable[[str, float], None]
 
 
@@ -55,7 +57,7 @@ class Exporter:
 
     name: str
     description: str
-    produces: str  # lora | soft_prompt | model
+    produces: str  # lora | soft_prompt | control_vector | model
     export: Callable[[ExportRequest], dict[str, Any]]
     options: tuple[Option, ...] = ()
     refusal: Callable[[Path, str], str | None] | None = None

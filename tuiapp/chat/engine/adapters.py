@@ -1,7 +1,8 @@
 """GGUF adapters on a loaded llama.cpp model: load each once, switch or mix per request.
 
-Two kinds of file take part in a mix: GGUF LoRA adapters, and soft prompts (``soft_prompt.py``;
-at most one per mix, at scale 1). Runs on the engine's owner thread only. ``Llama(lora_path=...)``
+Three kinds of file take part in a mix: GGUF LoRA adapters, soft prompts (``soft_prompt.py``; at
+most one per mix, at scale 1) and control vectors (``control_vector.py``; summed at their
+strengths). Runs on the engine's owner thread only. ``Llama(lora_path=...)``
 would bind one adapter at construction (and disable mmap); the low-level calls load any number
 onto the loaded model and set the active mix on the context without reloading anything. After a
 switch the KV cache holds states computed with other weights, so the prefix cache is dropped
@@ -12,6 +13,13 @@ import ctypes
 from pathlib import Path
 from typing import Any
 
+from tuiapp.chat.engine.control_vector import (
+    ControlVector,
+    apply_vectors,
+    check_fits,
+    is_control_vector,
+    read_control_vector,
+)
 from tuiapp.chat.engine.soft_prompt import SoftPrompt, is_soft_prompt, read_soft_prompt
 from tuiapp.errors import EngineError
 
@@ -27,6 +35,7 @@ class AdapterSlots:
     def __init__(self) -> None:
         self.loaded: dict[str, Any] = {}  # path -> llama_adapter_lora pointer
         self.prompts: dict[str, SoftPrompt] = {}  # path -> soft prompt read from it
+        self.vectors: dict[str, ControlVector] = {}  # path -> control vector read from it
         self.active: AdapterMix = {}
         self.prefix: SoftPrompt | None = None  # the active mix's soft prompt
         self.base_path: str | None = None
@@ -37,13 +46,14 @@ class AdapterSlots:
         """Forget everything (the model is being replaced; llama.cpp frees its adapters)."""
         self.loaded.clear()
         self.prompts.clear()
+        self.vectors.clear()
         self.active, self.prefix = {}, None
         self.base_path, self.base_sha256, self._base_tied = base_path, base_sha256, None
 
-    def check(self, path: str) -> bool:
+    def check(self, path: str) -> str:
         """Refuse, before llama.cpp sees it, an adapter made for another base, and an
         embedding LoRA on a tied-embedding base (llama.cpp would abort the whole process).
-        True when the file is a soft prompt."""
+        The file's kind: ``lora``, ``soft_prompt`` or ``control_vector``."""
         from tuiapp.chat.models.gguf_info import open_gguf
 
         try:
@@ -61,14 +71,16 @@ class AdapterSlots:
                 f"(sha256 {made_for[:12]}…); the loaded model is {self.base_sha256[:12]}…."
             )
         if is_soft_prompt(reader):
-            return True
+            return "soft_prompt"
+        if is_control_vector(reader):
+            return "control_vector"
         names = {t.name for t in reader.tensors}
         if "token_embd.weight.lora_a" in names and self._tied():
             raise EngineError(
                 f"The adapter {Path(path).name} changes the embeddings of a model whose output "
                 "layer shares them; llama.cpp cannot apply that. Use a merged export instead."
             )
-        return False
+        return "lora"
 
     def _tied(self) -> bool:
         if self._base_tied is None and self.base_path:
@@ -81,11 +93,17 @@ class AdapterSlots:
     def load(self, llm: Any, path: str) -> None:
         import llama_cpp
 
-        if path in self.loaded or path in self.prompts:
+        if path in self.loaded or path in self.prompts or path in self.vectors:
             return
         if not Path(path).is_file():
             raise EngineError(f"{path}: no such adapter file")
-        if self.check(path):
+        kind = self.check(path)
+        if kind == "control_vector":
+            vector = read_control_vector(path)
+            check_fits(vector, llm)
+            self.vectors[path] = vector
+            return
+        if kind == "soft_prompt":
             prompt = read_soft_prompt(path)
             if prompt.vectors.shape[1] != llm.n_embd():
                 raise EngineError(
@@ -108,6 +126,7 @@ class AdapterSlots:
         if path in self.active:
             self.apply(llm, {p: s for p, s in self.active.items() if p != path})
         self.prompts.pop(path, None)
+        self.vectors.pop(path, None)
         pointer = self.loaded.pop(path, None)
         if pointer is not None:
             llama_cpp.llama_adapter_lora_free(pointer)
@@ -143,6 +162,9 @@ class AdapterSlots:
             llm.ctx, pointers if n else None, n, scales if n else None
         ):
             raise EngineError("llama.cpp could not set the adapters on the context.")
+        vectors = [(self.vectors[p], s) for p, s in mix.items() if p in self.vectors]
+        if vectors or any(p in self.vectors for p in self.active):
+            apply_vectors(llm, vectors)
         self.active = mix
         self.prefix = self.prompts[prompts[0]] if prompts else None
         llm.reset()  # cached KV states were computed with the old weights
