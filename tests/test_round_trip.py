@@ -2,9 +2,10 @@
 it: train a few steps, export with the method's own exporter (parity checked), then chat with the
 result and evaluate it. LoRA's loop is covered by test_adapt.py; QLoRA refuses on a CPU.
 
-The built-in prompt tuning goes in as a soft prompt, DoRA and IA3 as merged models, and a third
-party's method (``low_rank`` in the example plugin: its own modules and its own exporter) as a
-GGUF LoRA adapter, using the public API only.
+The built-in prompt tuning goes in as a soft prompt, Adapter Tuning as a GGUF LoRA adapter,
+steering vectors as a control vector, DoRA and IA3 as merged models, and a third party's method
+(``low_rank`` in the example plugin: its own modules and its own exporter) as a GGUF LoRA
+adapter, using the public API only.
 """
 
 import json
@@ -125,6 +126,23 @@ def test_a_third_party_method_with_its_own_exporter_makes_the_whole_loop(home):
     assert evaluated("own", env=env)["adapter"] == "own"
 
 
+@pytest.mark.parametrize(
+    ("method", "kind", "opts"),
+    [
+        ("adapter_tuning", "lora", ["--opt", "width=8", "--opt", "placement=mlp"]),
+        ("steering", "control_vector", []),
+    ],
+)
+def test_methods_with_their_own_modules_hot_swap_natively(home, method, kind, opts):
+    train(method, method, "--opt", "max_steps=3", *opts)
+    export = exported(method, "convert")
+    assert export["kind"] == kind and export["parity"]["passed"], export["parity"]
+    if kind == "control_vector":  # 17 layers of 640 floats: a few kB
+        assert export["conversion"]["layers"] == 17 and export["conversion"]["size"] < 60_000
+    assert reply("-a", f"{method}:0.5" if kind == "control_vector" else method)
+    assert evaluated(method)["adapter"] == method
+
+
 @pytest.mark.parametrize("method", ["dora", "ia3"])
 def test_merge_only_methods_chat_as_merged_models(home, method):
     train(method, method, "--opt", "max_steps=2", "--opt", "learning_rate=5e-3")
@@ -135,6 +153,10 @@ def test_merge_only_methods_chat_as_merged_models(home, method):
     assert export["parity"]["passed"], export["parity"]
     assert export["parity"]["kl_mean"] < 0.3 * export["parity"]["effect_kl_mean"]
     assert reply("-m", export["path"])
+    # asked for alone, the adapter runs as its merged model, in chat and in the evaluation
+    assert reply("-a", method)
+    run = evaluated(method)
+    assert run["adapter"] == method and Path(run["model"]).stem in export["path"]
 
 
 def test_qlora_on_a_cpu_names_the_methods_that_work(home):

@@ -132,6 +132,17 @@ class ChatService:
                 checked.append((name, scale, path))
         return checked
 
+    def stand_in(
+        self, model: str | None, specs: list[tuple[str, float]]
+    ) -> tuple[str | None, list[tuple[str, float]]]:
+        """(model, adapters) to run: one merge-only adapter asked for alone, with no model
+        named, runs as its merged model instead of on the base."""
+        if model is None and len(specs) == 1:
+            merged = self.adapter_store.get_adapter(specs[0][0]).stand_in
+            if merged is not None:
+                return merged, []
+        return model, specs
+
     def check_adapters(self, specs: list[tuple[str, float]]) -> list[dict[str, Any]]:
         """Check each (name, scale) can run on the loaded model, loading its file into the
         engine (a corrupt file fails here, before anything is stored); the mix as stored."""

@@ -137,6 +137,7 @@ def chat(
     history = service.history
     # Validate everything before writing anything: a bad model or id leaves history untouched.
     specs = [parse_adapter_spec(spec) for spec in adapter_specs]
+    model, specs = service.stand_in(model, specs)  # a merge-only adapter: its merged model
     active = service.resolve_model(model)
     if conversation is not None:
         history.get_conversation(conversation)
@@ -246,6 +247,7 @@ def _chat_template(
     params.validate()
     specs = [parse_adapter_spec(spec) for spec in adapter_specs]
     service = ChatService.open(db, n_ctx=n_ctx, n_threads=threads)
+    model, specs = service.stand_in(model, specs)  # a merge-only adapter: its merged model
     active = service.load(model)
     service.check_adapters(specs)
     conv_id = service.new_template_conversation(filled)

@@ -117,7 +117,9 @@ def run(
     if adapter and mode != "adapter":
         raise BadInput("--adapter needs --mode adapter.")
     if mode == "adapter":
-        shots = _adapter_shots(db, adapter) if shots is None else shots
+        trained_shots, stand_in = _adapter_shots(db, adapter)
+        shots = trained_shots if shots is None else shots
+        model = model or stand_in  # a merge-only adapter is evaluated as its merged model
     shots = 4 if shots is None else shots
     tmpl = TemplateStore(db).get(template, version)
     examples_store = ExampleStore(db)
@@ -181,8 +183,9 @@ def run(
         sys.exit(130)
 
 
-def _adapter_shots(db: sqlite_utils.Database, spec: str | None) -> int:
-    """Check the adapter before the model loads; the shots it was trained with."""
+def _adapter_shots(db: sqlite_utils.Database, spec: str | None) -> tuple[int, str | None]:
+    """Check the adapter before the model loads; the shots it was trained with, and the merged
+    model that stands in for it when it has no hot-swap file."""
     from tuiapp.chat.service import parse_adapter_spec
     from tuiapp.training.store import AdapterStore, parse_source, usable_gguf
 
@@ -190,8 +193,9 @@ def _adapter_shots(db: sqlite_utils.Database, spec: str | None) -> int:
         raise BadInput("--mode adapter needs --adapter NAME (see `tuiapp adapters list`).")
     store = AdapterStore(db)
     found = store.get_adapter(parse_adapter_spec(spec)[0])
-    usable_gguf(found)  # the base is checked once the model is resolved
-    return parse_source(store.get_run(found.run_id).source)[2]
+    if found.stand_in is None:
+        usable_gguf(found)  # the base is checked once the model is resolved
+    return parse_source(store.get_run(found.run_id).source)[2], found.stand_in
 
 
 def _summary(run: Any) -> str:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
@@ -327,6 +328,9 @@ def adapter_mix(db: sqlite_utils.Database, spec: str | None, model: Any) -> dict
         raise BadInput("Adapter mode needs --adapter NAME (see `tuiapp adapters list`).")
     name, scale = parse_adapter_spec(spec)
     adapter = AdapterStore(db).get_adapter(name)
+    stand_in = adapter.stand_in
+    if stand_in is not None and Path(model.path).resolve() == Path(stand_in).resolve():
+        return {}  # the loaded model is the adapter merged into its base
     return {usable_gguf(adapter, model.info.sha256 or "", model.name): scale}
 
 

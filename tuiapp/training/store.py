@@ -118,6 +118,21 @@ class Adapter:
         return load_methods().reach(self.method)
 
     @property
+    def stand_in(self) -> str | None:
+        """The merged model that runs this adapter when it has no hot-swap file: the first
+        whose parity passed, else the first on disk; None otherwise."""
+        if self.gguf is not None or not self.merged:
+            return None
+        passed = [
+            e["path"]
+            for key, e in sorted(self.exports.items())
+            if key.startswith("merged-")
+            and (e.get("parity") or {}).get("passed")
+            and Path(e["path"]).is_file()
+        ]
+        return (passed or self.merged)[0]
+
+    @property
     def export_state(self) -> str:
         """How the adapter reaches llama.cpp: gguf (a converted hot-swap file: GGUF LoRA or
         soft prompt), merged (a merged model only), convert or merge (not done yet), peft
@@ -174,6 +189,12 @@ def usable_gguf(adapter: Adapter, base_sha256: str | None = None, model_name: st
             f"Adapter '{name}' was trained on another base model ({adapter.base_model}, "
             f"sha256 {adapter.base_sha256[:12]}…); the loaded model is {model_name or '?'} "
             f"(sha256 {(base_sha256 or '?')[:12]}…)."
+        )
+    if adapter.gguf is None and adapter.stand_in is not None:
+        raise BadInput(
+            f"Adapter '{name}' runs as a merged model, which cannot be mixed or put on "
+            f"another model: use it alone (`-a {name}` and no -m), or load "
+            f"{adapter.stand_in} as the model."
         )
     if adapter.gguf is None:
         hint = adapter.reach.hint(name)
