@@ -4,8 +4,9 @@ For each set: the k-shot baseline (``eval run --mode few --shots K``) is measure
 same run and on the same held-out rows and llama.cpp runtime. Then each method trains on the
 set's train rows (``tuiapp train``, the same steps and batch for all), reaches the chat through
 its own exporter (``adapters convert`` for LoRA and prompt tuning, ``adapters merge`` for DoRA
-and IA3, the default quantization first and F16 when parity says the merge lost the update), and
-is evaluated (``eval run --mode adapter``). One table per set: score with its 95% interval, the
+and IA3, the default quantization first and F16 when parity says the merge lost the update; the
+rest through their hot-swap exporter), and is evaluated (``eval run --mode adapter``; a merged
+model stands in for its adapter). One table per set: score with its 95% interval, the
 paired verdict against the baseline, prompt tokens per query and their ratio to the baseline's,
 the adapter's size on disk, training seconds, how it reaches the chat, and parity.
 
@@ -13,8 +14,8 @@ Meant for 2 CPU cores (the CI machine): ``taskset -c 0,1 .venv/bin/python bench/
 --threads 2``; about 15 minutes per set there with the defaults.
 
 Usage: .venv/bin/python bench/bench_methods.py [--sets sentiment,extract-contact,formalize]
-           [--methods lora,dora,ia3,prompt_tuning] [--steps 40] [--shots 4] [--threads N]
-           [--home DIR]
+           [--methods lora,dora,ia3,prompt_tuning,adapter_tuning,steering] [--steps 40]
+           [--shots 4] [--threads N] [--home DIR]
 """
 
 import argparse
@@ -31,7 +32,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 METRIC = {"sentiment": "label_correct", "extract-contact": "exact", "formalize": "chrf"}
 # one learning rate per method, each its plugin's default except where noted
-LEARNING_RATE = {"lora": "1e-3", "dora": "1e-3", "ia3": "5e-3", "prompt_tuning": "3e-2"}
+LEARNING_RATE = {
+    "lora": "1e-3",
+    "dora": "1e-3",
+    "ia3": "5e-3",
+    "prompt_tuning": "3e-2",
+    "adapter_tuning": "1e-3",
+    "steering": "1e-2",
+}
 
 
 def cli(*args: str) -> str:
@@ -72,7 +80,7 @@ def export(name: str, method: str, threads: list[str]) -> tuple[str, dict[str, A
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sets", default="sentiment,extract-contact,formalize")
-    ap.add_argument("--methods", default="lora,dora,ia3,prompt_tuning")
+    ap.add_argument("--methods", default=",".join(LEARNING_RATE))
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--shots", type=int, default=4)
     ap.add_argument("--threads", type=int, default=None)
@@ -195,7 +203,7 @@ def main() -> None:
                 f"| {setup} | {value:.2f}{interval} | {said} | {tokens:.0f} | "
                 f"{tokens / base_tokens:.2f} | {kb} | {seconds:.0f} | {how} | {check} |"
             )
-        print(f"({(time.perf_counter() - started) / 60:.1f} min)")
+        print(f"({(time.perf_counter() - started) / 60:.1f} min)", flush=True)
 
 
 if __name__ == "__main__":
