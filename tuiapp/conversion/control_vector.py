@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 from tuiapp.chat.engine.control_vector import ARCHITECTURE, HINT_KEY, LAYERS_KEY
 from tuiapp.conversion.errors import AdapterMismatch, ConversionError
 from tuiapp.conversion.gguf_base import read_base
-from tuiapp.conversion.lora_gguf import BASE_SHA_KEY
+from tuiapp.conversion.lora_gguf import BASE_SHA_KEY, write_gguf
 
 
 @dataclass
@@ -37,7 +36,6 @@ def write_control_vector(
 ) -> ControlVectorResult:
     """Write ``directions`` (layer N >= 1 -> a vector of n_embd, added to layer N's output) as a
     control-vector GGUF for ``base_gguf``, atomically; shapes and layers checked first."""
-    import gguf
     import numpy as np
 
     start = time.perf_counter()
@@ -53,10 +51,8 @@ def write_control_vector(
     if not directions:
         raise ConversionError("No directions to write.")
     out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    try:
-        writer = gguf.GGUFWriter(str(tmp), ARCHITECTURE)
+
+    def fill(writer: Any) -> None:
         writer.add_string(HINT_KEY, base.architecture)
         writer.add_uint32(LAYERS_KEY, len(directions))
         if base_sha256:
@@ -64,15 +60,8 @@ def write_control_vector(
         for layer in sorted(directions):
             vector = np.ascontiguousarray(np.asarray(directions[layer], dtype=np.float32))
             writer.add_tensor(f"direction.{layer}", vector.reshape(-1))
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise ConversionError(f"Could not write {out}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    write_gguf(out, ARCHITECTURE, fill)
     return ControlVectorResult(
         str(out),
         base.architecture,

@@ -259,10 +259,8 @@ def write_adapter_gguf(
     import numpy as np
 
     dtype = np.float16 if outtype == "f16" else np.float32
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    try:
-        writer = gguf.GGUFWriter(str(tmp), arch)
+
+    def fill(writer: Any) -> None:
         writer.add_type(gguf.GGUFType.ADAPTER)
         writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
         writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(alpha))
@@ -275,6 +273,20 @@ def write_adapter_gguf(
         for pair in pairs:
             writer.add_tensor(f"{pair.name}.lora_a", pair.lora_a.astype(dtype))
             writer.add_tensor(f"{pair.name}.lora_b", pair.lora_b.astype(dtype))
+
+    write_gguf(out, arch, fill)
+
+
+def write_gguf(out: Path, arch: str, fill: Any) -> None:
+    """Write a GGUF whose keys and tensors ``fill(writer)`` adds: to a temp file beside ``out``,
+    renamed into place when complete (ConversionError naming ``out`` on a write failure)."""
+    import gguf
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    try:
+        writer = gguf.GGUFWriter(str(tmp), arch)
+        fill(writer)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()

@@ -8,7 +8,6 @@ P-tuning saves its encoder's output under the same name and converts the same wa
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 from tuiapp.chat.engine.soft_prompt import ADAPTER_TYPE, N_TOKENS_KEY, TENSOR
 from tuiapp.conversion.errors import AdapterMismatch, ConversionError, NotConvertible
 from tuiapp.conversion.gguf_base import read_base
-from tuiapp.conversion.lora_gguf import BASE_SHA_KEY, check_architecture
+from tuiapp.conversion.lora_gguf import BASE_SHA_KEY, check_architecture, write_gguf
 from tuiapp.conversion.peft_files import read_peft_adapter
 
 SOFT_PROMPT_METHODS = ("prompt_tuning", "p_tuning")
@@ -96,10 +95,7 @@ def write_soft_prompt(
     import gguf
     import numpy as np
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    try:
-        writer = gguf.GGUFWriter(str(tmp), arch)
+    def fill(writer: Any) -> None:
         writer.add_type(gguf.GGUFType.ADAPTER)
         writer.add_string(gguf.Keys.Adapter.TYPE, ADAPTER_TYPE)
         writer.add_name(name)
@@ -107,12 +103,5 @@ def write_soft_prompt(
         if base_sha256:
             writer.add_string(BASE_SHA_KEY, base_sha256)
         writer.add_tensor(TENSOR, np.ascontiguousarray(vectors, dtype=np.float32))
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise ConversionError(f"Could not write {out}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    write_gguf(out, arch, fill)

@@ -39,15 +39,16 @@ class ControlVector:
 
 
 def is_control_vector(reader: Any) -> bool:
-    field = reader.fields.get("general.architecture")
-    return field is not None and bytes(field.parts[-1]).decode() == ARCHITECTURE
+    from tuiapp.chat.models.gguf_info import string_field
+
+    return string_field(reader, "general.architecture") == ARCHITECTURE
 
 
 def read_control_vector(path: str | Path) -> ControlVector:
     """Read a control-vector GGUF; EngineError naming the file when it is not a usable one."""
     import numpy as np
 
-    from tuiapp.chat.models.gguf_info import open_gguf
+    from tuiapp.chat.models.gguf_info import open_gguf, string_field
 
     name = Path(path).name
     try:
@@ -65,12 +66,8 @@ def read_control_vector(path: str | Path) -> ControlVector:
     if not vector.directions or len({v.shape for v in vector.directions.values()}) != 1:
         raise EngineError(f"The control vector {name} holds no usable directions.")
 
-    def text(key: str) -> str | None:
-        found = reader.fields.get(key)
-        return bytes(found.parts[-1]).decode() if found is not None else None
-
-    vector.model_hint = text(HINT_KEY) or ""
-    vector.base_sha256 = text("tuiapp.base.sha256")
+    vector.model_hint = string_field(reader, HINT_KEY) or ""
+    vector.base_sha256 = string_field(reader, "tuiapp.base.sha256")
     return vector
 
 

@@ -89,8 +89,9 @@ class SoftPrompt:
 
 def is_soft_prompt(reader: Any) -> bool:
     """True for a GGUF (an open reader) written as a soft prompt."""
-    field = reader.fields.get("adapter.type")
-    return field is not None and bytes(field.parts[-1]).decode() == ADAPTER_TYPE
+    from tuiapp.chat.models.gguf_info import string_field
+
+    return string_field(reader, "adapter.type") == ADAPTER_TYPE
 
 
 def virtual_tokens(mix: dict[str, float]) -> int:
@@ -111,7 +112,7 @@ def read_soft_prompt(path: str | Path) -> SoftPrompt:
     """Read a soft prompt GGUF; EngineError naming the file when it is not a readable one."""
     import numpy as np
 
-    from tuiapp.chat.models.gguf_info import open_gguf
+    from tuiapp.chat.models.gguf_info import open_gguf, string_field
 
     name = Path(path).name
     try:
@@ -128,10 +129,9 @@ def read_soft_prompt(path: str | Path) -> SoftPrompt:
     if count < 1 or not np.isfinite(vectors).all():
         raise EngineError(f"The soft prompt {name} holds no usable vectors.")
 
-    def text(key: str) -> str | None:
-        field = reader.fields.get(key)
-        return bytes(field.parts[-1]).decode() if field is not None else None
-
     return SoftPrompt(
-        str(path), vectors, text("tuiapp.base.sha256"), text("general.architecture") or ""
+        str(path),
+        vectors,
+        string_field(reader, "tuiapp.base.sha256"),
+        string_field(reader, "general.architecture") or "",
     )

@@ -170,6 +170,12 @@ def open_gguf(path: str | os.PathLike[str]) -> Any:
     return _READER(str(path))
 
 
+def string_field(reader: Any, key: str) -> str | None:
+    """The string value of ``key`` in an open GGUF reader, None when the key is absent."""
+    field = reader.fields.get(key)
+    return bytes(field.parts[-1]).decode() if field is not None else None
+
+
 def read_gguf_info(path: str | os.PathLike[str]) -> GGUFInfo:
     """Read a GGUF header into a ``GGUFInfo``; raise ``ModelFileError`` for anything unusable."""
     path = Path(path).expanduser()
