@@ -147,41 +147,78 @@ def test_sigterm_mid_reply_keeps_the_partial_reply(home_with_model: Path) -> Non
 
 
 @pytest.mark.slow
-def test_training_outlives_a_killed_cli(home_with_model: Path) -> None:
-    from tuiapp.training.store import AdapterStore
-
-    cli = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tuiapp",
-            "train",
-            "--method",
-            "lora",
-            "--examples",
-            "sentiment",
-            "--opt",
-            "max_steps=6",
-            "--json",
-        ],
+def _train(*opts: str) -> subprocess.Popen[str]:
+    """``tuiapp train --json`` of LoRA on the built-in sentiment set, with ``--opt`` ``opts``."""
+    command = [sys.executable, "-m", "tuiapp", "train", "--method", "lora"]
+    command += ["--examples", "sentiment", "--json"]
+    for opt in opts:
+        command += ["--opt", opt]
+    return subprocess.Popen(
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=os.environ.copy(),
     )
+
+
+def _first_step(cli: subprocess.Popen[str]) -> dict[str, object]:
     assert cli.stdout is not None
     for line in cli.stdout:
         if '"event": "step"' in line:
-            break
+            return dict(json.loads(line))
+    raise AssertionError(f"no step event: {cli.stderr.read() if cli.stderr else ''}")
+
+
+def test_training_outlives_a_killed_cli_and_is_followed(home_with_model: Path) -> None:
+    from tuiapp.training.store import AdapterStore
+
+    cli = _train("max_steps=6")
+    run_id = _first_step(cli)["run_id"]
     cli.kill()  # kill -9 of the parent after the first step
     cli.wait(timeout=30)
-    store = AdapterStore(open_db())
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and store.list_runs()[0].status == "running":
-        time.sleep(1)
-    run = store.list_runs()[0]
+    followed = tuiapp("runs", "follow", str(run_id), "--json", timeout=600)
+    assert followed.returncode == 0, followed.stderr
+    events = [json.loads(line) for line in followed.stdout.splitlines()]
+    steps = [e["step"] for e in events if e["event"] == "step"]
+    assert steps == sorted(steps) and steps[-1] == 6 and 1 in steps  # replayed, then followed
+    assert events[-1]["event"] == "finished" and events[-1]["run_id"] == run_id
+    run = AdapterStore(open_db()).get_run(int(str(run_id)))
     assert run.status == "done" and run.step == 6, run
-    assert run.adapter and store.adapter_exists(run.adapter)
+    assert run.adapter and AdapterStore(open_db()).adapter_exists(run.adapter)
+    again = tuiapp("runs", "follow", str(run_id))
+    assert_one_line_error(again, "not running")
+    assert f"runs show {run_id}" in again.stderr
+
+
+def test_kill_9_of_training_while_saving_resumes_from_the_last_whole_checkpoint(
+    home_with_model: Path,
+) -> None:
+    from tuiapp.training.store import AdapterStore
+
+    cli = _train("max_steps=4", "save_every=1")
+    run_id = int(str(_first_step(cli)["run_id"]))
+    store = AdapterStore(open_db())
+    pid = store.get_run(run_id).pid
+    assert pid
+    saving = Path(store.get_run(run_id).run_dir) / "checkpoints" / "checkpoint-2"
+    deadline = time.monotonic() + 300
+    while not saving.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(pid, 9)  # the child, as it starts writing checkpoint 2
+    cli.wait(timeout=60)
+    run = store.get_run(run_id)  # reconciled: the process is gone
+    assert run.status == "failed" and run.step in (1, 2), run
+    assert f"step {run.step}" in (run.error or "")
+    listed = tuiapp("runs", "list", "--json")
+    assert [r["step"] for r in json.loads(listed.stdout) if r["id"] == run_id] == [run.step]
+    resumed = tuiapp("runs", "resume", str(run_id), "--json", timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    events = [json.loads(line) for line in resumed.stdout.splitlines()]
+    assert [e["step"] for e in events if e["event"] == "step"][0] == run.step + 1
+    assert events[-1]["event"] == "finished"
+    assert store.get_run(run_id).status == "done" and store.get_run(run_id).step == 4
+    assert open_db().execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 def test_resume_skips_a_checkpoint_killed_while_saving(tmp_path: Path) -> None:
@@ -276,6 +313,8 @@ def test_a_dead_child_is_explained_by_its_error_not_a_warning_echo() -> None:
     assert telling_line(log) == "RuntimeError: CUDA out of memory"
     assert telling_line("/a.py:1: UserWarning: w\n  warnings.warn(\nKilled\n") == "Killed"
     assert telling_line("") is None
+    bar = "Converting GGUF tensors...: 100%|██████████| 236/236 [00:07<00:00, 31.70it/s]"
+    assert telling_line(f"Killed\n{bar}\n") == "Killed" and telling_line(bar) is None
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ the stderr log for when it dies without a word, cancel and kill.
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,21 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tuiapp.paths import data_dir
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, exited but not reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped by its parent) is not running
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def child_env() -> dict[str, str]:
@@ -92,6 +108,9 @@ def outlive_parent() -> None:
     sys.stdout = _ParentProof(sys.stdout)
 
 
+PROGRESS_BAR = re.compile(r"\d+%\|")  # tqdm's "Loading: 100%|████| 236/236": says nothing
+
+
 def telling_line(log: str) -> str | None:
     """The line of a child's log that says why it died: the last exception line
     (``ValueError: ...``), else the last line that is not a warning's source echo."""
@@ -101,9 +120,10 @@ def telling_line(log: str) -> str | None:
         if head.endswith(("Error", "Exception", "Interrupt")) and " " not in head:
             return line
     for line in reversed(lines):
-        if not line.startswith(("warnings.warn(", "File ")) and "Warning:" not in line:
+        echo = line.startswith(("warnings.warn(", "File ")) or "Warning:" in line
+        if not echo and not PROGRESS_BAR.search(line):
             return line
-    return lines[-1] if lines else None
+    return None
 
 
 def parse_event(line: str) -> dict[str, Any] | None:
@@ -123,6 +143,7 @@ class ChildJob:
     ``cancel()`` and ``kill()`` may come from any."""
 
     what = "child process"  # how lost_message names it: "the training process", ...
+    owned = True  # this process started it: closing the follower cancels it
 
     def __init__(self, process: "subprocess.Popen[str]", log: Path) -> None:
         self.process = process
@@ -142,7 +163,8 @@ class ChildJob:
         """Why the child ended without a last event: its exit status and its log's last line."""
         code = self.process.wait()
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        why = f"the {self.what} ended unexpectedly (exit status {code})"
+        status = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        why = f"the {self.what} ended unexpectedly ({status})"
         line = telling_line(text)
         return f"{why}: {line}" if line else why
 

@@ -5,14 +5,16 @@ import subprocess
 import sys
 
 
-def tuiapp(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def tuiapp(
+    *args: str, input: str | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tuiapp", *args],
         capture_output=True,
         text=True,
         input=input,
         env=os.environ.copy(),
-        timeout=240,
+        timeout=timeout,
     )
 
 

@@ -19,6 +19,7 @@ from tuiapp.errors import TuiappError
 
 if TYPE_CHECKING:
     from tuiapp.conversion.jobs import ExportJob
+    from tuiapp.training.attach import AttachedRun
     from tuiapp.training.jobs import TrainingJob
 
 
@@ -72,15 +73,25 @@ def sigterm_as_ctrl_c() -> Iterator[list[bool]]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def follow_training(job: "TrainingJob", as_json: bool) -> None:
-    """Print a training run's events until it ends; Ctrl-C cancels (twice: stops at once)."""
+def follow_training(job: "TrainingJob | AttachedRun", as_json: bool) -> None:
+    """Print a training run's events until it ends. Ctrl-C cancels a run this command started
+    (twice: stops at once) and stops following one started elsewhere, which goes on."""
+    from tuiapp.training.attach import AttachedRun
     from tuiapp.training.events import describe
 
-    stopping = (
-        "Cancelling: finishing the current step and writing a checkpoint "
-        "(Ctrl-C again to stop at once)."
-    )
-    with ctrl_c(job.cancel, job.kill, stopping):
+    if not isinstance(job, AttachedRun):
+        stopping = (
+            "Cancelling: finishing the current step and writing a checkpoint "
+            "(Ctrl-C again to stop at once)."
+        )
+        handling = ctrl_c(job.cancel, job.kill, stopping)
+    else:
+        leaving = (
+            f"Stopped following run {job.run_id}; it goes on "
+            f"(`tuiapp runs cancel {job.run_id}` stops it)."
+        )
+        handling = ctrl_c(job.detach, message=leaving)
+    with handling:
         for event in job.events():
             if as_json:
                 click.echo(json.dumps(event, default=str))

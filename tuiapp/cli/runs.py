@@ -83,6 +83,18 @@ def resume(run_id: int, as_json: bool) -> None:
 
 @runs.command()
 @click.argument("run_id", type=int)
+@json_option
+def follow(run_id: int, as_json: bool) -> None:
+    """Follow a run started elsewhere (another terminal, a CLI or TUI that went away): its
+    progress so far, then each step until it ends. Ctrl-C stops following; the run goes on."""
+    from tuiapp.cli.jobs import follow_training
+    from tuiapp.training.attach import attach_training
+
+    follow_training(attach_training(run_id), as_json)
+
+
+@runs.command()
+@click.argument("run_id", type=int)
 def cancel(run_id: int) -> None:
     """Ask a running training (started anywhere: CLI or TUI) to checkpoint and stop."""
     run = _store().get_run(run_id)

@@ -2,7 +2,9 @@
 
 The screen has ``Event(event)`` and ``Ended(error=None)`` messages and ``job`` / ``cancel_asked``
 attributes. ``follow`` starts the job, posts every event, and ends with exactly one ``Ended``: a
-refusal or a lost child becomes its error text, never an exception out of the worker.
+refusal or a lost child becomes its error text, never an exception out of the worker. A job
+the screen did not start (``owned`` False: a run followed from elsewhere) is detached, never
+cancelled, when the app closes.
 """
 
 from collections.abc import Callable
@@ -27,13 +29,14 @@ def follow(screen: Any, start: Callable[[], Any], what: str) -> None:
     screen.job = job
     if screen.cancel_asked:
         job.cancel()
+    owned = job.owned
     try:
         for event in job.events():
             if worker.is_cancelled:  # the app is closing
-                job.cancel()
+                job.cancel() if owned else job.detach()
             screen.post_message(screen.Event(event))
     except Exception as error:
-        job.cancel()
+        job.cancel() if owned else job.detach()
         screen.post_message(screen.Ended(f"Lost the {what} process: {error}"))
         return
     finally:

@@ -3,7 +3,9 @@
 The run is a child process (``tuiapp.training.jobs``); a thread worker reads its events and posts
 each one as ``Event`` for the progress bar, the loss sparkline and the status line. Cancel (esc)
 asks the child to checkpoint and stop; Resume continues the last cancelled run. Leaving the
-screen cancels a run in progress the same way. Requests are built as the CLI builds them
+screen cancels a run it started the same way. A run still going that something else started
+(the CLI, or a TUI that was killed) is followed when the screen opens (``training.attach``):
+esc cancels it, leaving only stops following. Requests are built as the CLI builds them
 (``TrainRequest`` + ``DataSource``) so both check the same things.
 """
 
@@ -26,6 +28,7 @@ from tuiapp.library.records import ExampleSet
 from tuiapp.library.seed import open_library
 from tuiapp.plugins.methods import Method, Option
 from tuiapp.screens.child_job import follow
+from tuiapp.training.attach import AttachedRun, attach_training, running_elsewhere
 from tuiapp.training.store import Adapter, AdapterStore, Run
 
 if TYPE_CHECKING:
@@ -89,7 +92,7 @@ class TrainScreen(Screen[None]):
         self.db = db
         self.model = model  # the base to train on (None: the embedded model)
         self.methods: dict[str, Method] = {}
-        self.job: TrainingJob | None = None  # while one runs
+        self.job: TrainingJob | AttachedRun | None = None  # while one runs
         self.running = False
         self.cancel_asked = False  # cancel pressed before the child started
         self.resumable: int | None = None  # the last cancelled run
@@ -127,7 +130,11 @@ class TrainScreen(Screen[None]):
         self._read()
 
     def on_unmount(self) -> None:
-        if self.job is not None:  # leaving cancels: the child checkpoints, resume continues it
+        if self.job is None:
+            return
+        if isinstance(self.job, AttachedRun):  # a run started elsewhere goes on without us
+            self.job.detach()
+        else:  # leaving cancels: the child checkpoints, resume continues it
             self.job.cancel()
 
     # -- reading ---------------------------------------------------------------------------
@@ -160,6 +167,10 @@ class TrainScreen(Screen[None]):
         cancelled = [r.id for r in event.runs if r.status == "cancelled"]
         self.resumable = cancelled[0] if cancelled else None
         self.query_one("#resume", Button).disabled = self.running or self.resumable is None
+        elsewhere = None if self.running else running_elsewhere(event.runs)
+        if elsewhere is not None:
+            self._begin(f"Following run {elsewhere}, started elsewhere (esc cancels it)…")
+            self._follow_run(elsewhere)
         if self.methods:
             return  # a refresh after a run: keep the form as the user left it
         self.methods = {m.name: m for m in event.methods}
@@ -276,6 +287,10 @@ class TrainScreen(Screen[None]):
             return start_training(request, self.db)
 
         follow(self, start, "training")
+
+    @work(thread=True, exclusive=True, group="train")
+    def _follow_run(self, run_id: int) -> None:
+        follow(self, lambda: attach_training(run_id, self.db), "training")
 
     def on_train_screen_event(self, message: Event) -> None:
         from tuiapp.training.events import describe

@@ -34,3 +34,10 @@ def last_complete(directory: Path) -> Path | None:
         if path.is_dir() and is_complete(path):
             return path
     return None
+
+
+def steps_on_disk(directory: Path) -> int | None:
+    """The step of the last complete checkpoint in ``directory`` (None when there is none)."""
+    last = last_complete(directory)
+    match = PATTERN.match(last.name) if last is not None else None
+    return int(match.group(1)) if match else None

@@ -18,13 +18,13 @@ from typing import Any
 
 import sqlite_utils
 
-from tuiapp.children import ChildJob, parse_event, spawn
+from tuiapp.children import ChildJob, parse_event, pid_alive, spawn
 from tuiapp.errors import BadInput
 from tuiapp.store import open_db
 from tuiapp.training.config import RunConfig
 from tuiapp.training.events import TERMINAL, make
 from tuiapp.training.plan import TrainRequest, plan_training
-from tuiapp.training.store import AdapterStore, pid_alive
+from tuiapp.training.store import AdapterStore
 
 
 def start_training(request: TrainRequest, db: sqlite_utils.Database | None = None) -> "TrainingJob":
@@ -106,8 +106,7 @@ class TrainingJob(ChildJob):
                 message=f"Stopped at step {run.step} without a new checkpoint; "
                 f"`tuiapp runs resume {self.run_id}` continues from the last one.",
             )
-        error = self.lost_message()
-        self.store.end_run(self.run_id, "failed", error)
+        error = self.store.fail_lost(self.run_id, self.lost_message()).error
         return make("failed", self.run_id, error=error, hint=f"see {self.log}", log=str(self.log))
 
     def wait(self, timeout: float | None = None) -> int:

@@ -16,10 +16,12 @@ from typing import Any, Literal
 
 import sqlite_utils
 
+from tuiapp.children import pid_alive
 from tuiapp.errors import BadInput, NotFound
 from tuiapp.paths import data_dir
 from tuiapp.plugins.exporters import Reach
 from tuiapp.store import db_lock, insert_row, transaction
+from tuiapp.training.checkpoints import steps_on_disk
 
 _JSON = ("options", "training", "metrics", "exports")
 ADAPTER_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-_."
@@ -236,15 +238,20 @@ class AdapterStore:
         return [self._reconcile(Run(**_decode(r))) for r in rows]
 
     def _reconcile(self, run: Run) -> Run:
-        """A run still marked running whose process is gone (killed, machine rebooted) failed."""
+        """A run still marked running whose process is gone (killed, machine rebooted) failed;
+        its step is then what is on disk: the last complete checkpoint, where resume starts."""
         if run.status == "running" and run.pid and not pid_alive(run.pid) and run.id is not None:
-            return self.end_run(
-                run.id,
-                "failed",
-                "The training process ended without a word "
-                "(killed?); resume it to continue from its last checkpoint.",
-            )
+            return self.fail_lost(run.id, "The training process ended without a word (killed?)")
         return run
+
+    def fail_lost(self, run_id: int, why: str) -> Run:
+        """Mark a run whose process died failed, at the step of its last complete checkpoint
+        (where ``runs resume`` starts again), saying ``why`` and from where it resumes."""
+        run_dir = self.db.table("runs").get(run_id)["run_dir"]
+        step = steps_on_disk(Path(run_dir) / "checkpoints") if run_dir else None
+        where = f"step {step}" if step else "the start (no complete checkpoint)"
+        resume = f"`tuiapp runs resume {run_id}` continues from {where}"
+        return self.end_run(run_id, "failed", f"{why}; {resume}.", step=step or 0)
 
     def update_run(self, run_id: int, **changes: Any) -> Run:
         with transaction(self.db):
@@ -368,20 +375,6 @@ class AdapterStore:
         while self.name_taken(name):
             name, n = f"{stem}-{n}", n + 1
         return name
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped by its parent) is not running
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _encode(data: dict[str, Any]) -> dict[str, Any]:
