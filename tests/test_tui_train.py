@@ -1,5 +1,8 @@
 """The training screen: the form from the method registry, and one real LoRA run on CPU."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from textual.pilot import Pilot
@@ -90,3 +93,35 @@ async def test_a_real_lora_run_cancel_resume_and_its_adapter(home_with_model: Pa
         await until(pilot, lambda: adapters.row_count == 1, 10, "the adapter in the table")
         assert adapters.get_row_at(0)[1] == "lora"
         assert resume.disabled  # nothing left to resume
+
+
+async def test_a_run_started_elsewhere_is_followed_to_its_end(home_with_model: Path) -> None:
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "tuiapp", "train", "--method", "lora", "--examples", "sentiment"]
+        + ["--opt", "max_steps=3", "--opt", "max_seq_len=64", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    assert cli.stdout is not None
+    for line in cli.stdout:  # the CLI's run is training when the screen opens
+        if '"event": "step"' in line:
+            break
+    app = TuiApp(autoload=False)
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_train(pilot)
+        await until(pilot, lambda: screen.running, 10, "the screen to follow the run")
+        assert any("started elsewhere" in note for _, note in notes)
+        await until(pilot, lambda: not screen.running, 240, "the run to end")
+        errors = [n for s, n in notes if s == "error"]
+        assert not errors, errors
+        bar = screen.query_one(ProgressBar)
+        assert bar.total == 3 and bar.progress == 3  # replayed from the start, then followed
+        runs = screen.query_one("#runs", DataTable)
+        await until(pilot, lambda: runs.get_row_at(0)[2] == "done", 10, "the run done")
+        adapters = screen.query_one("#adapters", DataTable)
+        await until(pilot, lambda: adapters.row_count == 1, 10, "its adapter")
+    rest, _ = cli.communicate(timeout=60)  # the CLI followed it too, to the same end
+    assert cli.returncode == 0 and '"event": "finished"' in rest

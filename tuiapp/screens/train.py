@@ -169,7 +169,12 @@ class TrainScreen(Screen[None]):
         self.query_one("#resume", Button).disabled = self.running or self.resumable is None
         elsewhere = None if self.running else running_elsewhere(event.runs)
         if elsewhere is not None:
-            self._begin(f"Following run {elsewhere}, started elsewhere (esc cancels it)…")
+            self._begin(f"Following run {elsewhere}, started elsewhere…")
+            self.notify(
+                f"Following run {elsewhere}, started elsewhere: esc cancels it; "
+                "leaving this screen leaves it running.",
+                title="Train",
+            )
             self._follow_run(elsewhere)
         if self.methods:
             return  # a refresh after a run: keep the form as the user left it
