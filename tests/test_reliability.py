@@ -256,7 +256,7 @@ def test_an_unusable_data_dir_is_one_clear_error(tmp_path: Path) -> None:
         assert result.returncode == 1, (args, result)
         said = " ".join((result.stderr + result.stdout).split())  # the TUI's exit wraps lines
         assert "Traceback" not in said
-        assert f"Cannot write the tuiapp database {blocker / 'home'}" in said
+        assert f"Cannot write {blocker / 'home'}: not a directory" in said
 
 
 def test_a_full_disk_is_one_clear_error_and_loses_nothing(tuiapp_home: Path) -> None:
@@ -328,3 +328,45 @@ def test_kill_9_mid_reply_keeps_what_was_written(home_with_model: Path) -> None:
     assert rows[1][1] == 1 and len(rows[1][2]) >= 8
     later = tuiapp("chat", "-c", "1", "--threads", "2", "--max-tokens", "2", "again")
     assert later.returncode == 0, later.stderr  # the dead process's turn lock is gone
+
+
+def _as_non_root(command: list[str]) -> list[str]:
+    """``command`` run so that file permissions apply: root ignores them, so as root it runs
+    in a user namespace where the files' owner is an ordinary user."""
+    if os.geteuid() != 0:
+        return command
+    probe = subprocess.run(["unshare", "--user", "--map-user=1000", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"root without user namespaces cannot make a read-only dir: {probe.stderr!r}")
+    return ["unshare", "--user", "--map-user=1000", "--map-group=1000", *command]
+
+
+def test_a_read_only_data_dir_still_reads_and_refuses_writes_in_one_line(
+    tuiapp_home: Path,
+) -> None:
+    added = tuiapp("examples", "add", "sentiment", "-i", "kept before", "-o", "positive")
+    assert added.returncode == 0, added.stderr
+    db = tuiapp_home / "tuiapp.db"
+    before = db.read_bytes()
+    for path in [tuiapp_home, *tuiapp_home.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~0o222)
+    try:
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            command = _as_non_root([sys.executable, "-m", "tuiapp", *args])
+            return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+        listed = run("examples", "show", "sentiment", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert "kept before" in listed.stdout
+        for reading in (["history", "list"], ["prompts", "list"], ["runs", "list"]):
+            assert run(*reading).returncode == 0, reading
+        refused = run("examples", "add", "sentiment", "-i", "lost?", "-o", "negative")
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr
+        assert refused.stderr.strip().splitlines() == [refused.stderr.strip()]
+        assert f"Cannot write the tuiapp database {db}: it is read-only" in refused.stderr
+    finally:
+        for path in [tuiapp_home, *tuiapp_home.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+    assert db.read_bytes() == before
+    assert "lost?" not in tuiapp("examples", "show", "sentiment", "--json").stdout

@@ -65,6 +65,7 @@ def show(conversation_id: int, as_json: bool) -> None:
     from tuiapp.chat.feedback import FeedbackStore
 
     db = open_db()
+    History(db).get_conversation(conversation_id)  # an unknown id is an error, not nothing
     messages = History(db).messages(conversation_id)
     feedback = FeedbackStore(db).in_conversations([conversation_id])
     rows = []

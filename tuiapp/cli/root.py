@@ -1,7 +1,8 @@
 """The root ``tuiapp`` command group. Command modules add themselves to it; ``main`` imports them.
 
 A ``TuiappError`` raised by any command becomes one line on stderr and a non-zero exit code; no
-traceback reaches the user.
+traceback reaches the user. So does a folder that cannot be made or written (a read-only data
+dir), named with the problem.
 """
 
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import click
 
 from tuiapp.errors import TuiappError
+from tuiapp.store.writes import store_error
 
 
 class Group(click.Group):
@@ -18,6 +20,10 @@ class Group(click.Group):
         except TuiappError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except (PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+            # a data dir folder that cannot be made or written (read-only, under a file)
+            click.echo(f"Error: {store_error(exc, str(exc.filename or 'the data dir'))}", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=Group, invoke_without_command=True)

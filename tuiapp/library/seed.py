@@ -31,7 +31,7 @@ from tuiapp.library.templates import (
     from_yaml,
     transaction,
 )
-from tuiapp.store import db_lock, open_db
+from tuiapp.store import db_lock, open_db, read_only
 
 log = logging.getLogger(__name__)
 BUILTIN = "builtin"
@@ -184,6 +184,7 @@ def open_library(db: sqlite_utils.Database | None = None) -> sqlite_utils.Databa
     """The database with the built-ins seeded (once per ``Database`` object)."""
     db = open_db() if db is None else db
     if not getattr(db, "_tuiapp_seeded", False):
-        seed(db)
+        if not read_only(db):  # a read-only data dir shows what it holds
+            seed(db)
         db._tuiapp_seeded = True  # type: ignore[attr-defined]
     return db

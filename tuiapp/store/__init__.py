@@ -6,36 +6,85 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlite_utils
 
 from tuiapp.paths import db_path
-from tuiapp.store.migrations import migrate
-from tuiapp.store.writes import begin_immediate, retry_locked, store_error, store_problem
+from tuiapp.store.migrations import migrate, pending
+from tuiapp.store.writes import (
+    begin_immediate,
+    cannot_write,
+    retry_locked,
+    store_error,
+    store_problem,
+)
 
 _LOCKS: dict[int, threading.RLock] = {}
+_READ_ONLY: set[int] = set()  # id() of connections opened read-only
 
 
 def open_db(path: Path | None = None) -> sqlite_utils.Database:
-    """The database, in WAL mode and migrated; StoreError when its folder or file is unusable."""
+    """The database, in WAL mode and migrated; StoreError when its folder or file is unusable.
+
+    A database that can be read but not written (a read-only file or folder, an immutable
+    file) opens read-only when it needs no migration: reading works, and every write is refused
+    with one StoreError naming the path (``read_only(db)`` tells which it is)."""
     try:
         where = path or db_path()
     except OSError as exc:  # the data dir itself cannot be made
         raise store_error(exc, str(exc.filename or "the data dir")) from None
     try:
-        # The TUI reads and writes from worker threads: every user of a connection holds
-        # db_lock(db).
-        conn = sqlite3.connect(str(where), check_same_thread=False)
+        return _open(where)
+    except (sqlite3.OperationalError, OSError) as exc:
+        if not store_problem(exc):
+            raise
+        readable = _open_read_only(where) if cannot_write(exc) and where.is_file() else None
+        if readable is not None:
+            return readable
+        raise store_error(exc, str(where)) from None
+
+
+def _open(where: Path) -> sqlite_utils.Database:
+    # The TUI reads and writes from worker threads: every user of a connection holds db_lock(db).
+    conn = sqlite3.connect(str(where), check_same_thread=False)
+    try:
         db = sqlite_utils.Database(conn)
         db.execute("PRAGMA busy_timeout=5000")
         retry_locked(lambda: db.execute("PRAGMA journal_mode=WAL"))  # a first open may race
         db.execute("PRAGMA foreign_keys=ON")
         migrate(db)
-    except (sqlite3.OperationalError, OSError) as exc:
-        if not store_problem(exc):
-            raise
-        raise store_error(exc, str(where)) from None
+    except BaseException:
+        conn.close()
+        raise
     return db
+
+
+def _open_read_only(where: Path) -> sqlite_utils.Database | None:
+    """``where`` opened for reading only, or None when it cannot be read or needs a migration.
+    ``mode=ro`` needs the WAL index file, which a read-only folder may lack: then
+    ``immutable=1``, which reads the file as it is (nothing can write it anyway)."""
+    for flags in ("mode=ro", "immutable=1"):
+        uri = f"file:{quote(str(where.resolve()))}?{flags}"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        db = sqlite_utils.Database(conn)
+        try:
+            db.execute("PRAGMA busy_timeout=5000")
+            behind = pending(db)
+        except sqlite3.Error:
+            conn.close()
+            continue
+        if behind:  # an older database: it cannot be read until it is upgraded
+            conn.close()
+            return None
+        _READ_ONLY.add(id(conn))
+        return db
+    return None
+
+
+def read_only(db: sqlite_utils.Database) -> bool:
+    """Whether ``db`` was opened read-only because its file or folder cannot be written."""
+    return id(db.conn) in _READ_ONLY
 
 
 def db_lock(db: sqlite_utils.Database) -> threading.RLock:

@@ -21,6 +21,14 @@ def migration(fn: Step) -> Step:
     return fn
 
 
+def pending(db: sqlite_utils.Database) -> list[str]:
+    """The names of the steps not yet applied to ``db`` (reads only)."""
+    if not db.table("_migrations").exists():
+        return [name for name, _ in MIGRATIONS]
+    done = {row["name"] for row in db.table("_migrations").rows}
+    return [name for name, _ in MIGRATIONS if name not in done]
+
+
 def migrate(db: sqlite_utils.Database, upto: int | None = None) -> list[str]:
     """Apply pending steps (the first ``upto`` only, for tests) and return their names."""
     retry_locked(

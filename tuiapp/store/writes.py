@@ -42,10 +42,16 @@ def store_problem(exc: BaseException) -> bool:
     return isinstance(exc, OSError) or any(p in str(exc) for p in STORE_PROBLEMS)
 
 
+def cannot_write(exc: BaseException) -> bool:
+    """Whether ``exc`` says the file or its folder refuses writes (it may still be read)."""
+    text = str(exc)
+    return "readonly" in text or "read-only" in text or isinstance(exc, PermissionError)
+
+
 def store_error(exc: BaseException, path: str) -> StoreError:
     """One sentence for a database or data dir that cannot be used, naming the path."""
     text = str(exc)
-    if "readonly" in text or "read-only" in text or isinstance(exc, PermissionError):
+    if cannot_write(exc):
         why = "it is read-only (check its permissions, or whether it is immutable)"
     elif "full" in text or getattr(exc, "errno", None) == 28:
         why = "the disk is full"
@@ -53,9 +59,12 @@ def store_error(exc: BaseException, path: str) -> StoreError:
         why = "another tuiapp process held it too long; try again"
     elif "unable to open" in text:
         why = "its folder cannot be opened or written"
+    elif isinstance(exc, OSError) and exc.strerror:
+        why = exc.strerror.lower()  # "not a directory", without the errno and path again
     else:
         why = text
+    what = f"the tuiapp database {path}" if path.endswith(".db") else path
     return StoreError(
-        f"Cannot write the tuiapp database {path}: {why}. Nothing was changed; set "
+        f"Cannot write {what}: {why}. Nothing was changed; set "
         "TUIAPP_HOME to a writable folder to use another data dir."
     )
